@@ -1,0 +1,27 @@
+"""The seam between the pipeline and whatever turns small frames into big ones.
+
+The pipeline only knows this protocol; Real-ESRGAN networks and the lanczos preview both implement it, so the
+pipeline's fidelity can be tested with a cheap upscaler and the engine's quality with real models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class FrameUpscaler(Protocol):
+    """Upscales RGB frames by an exact integer factor.
+
+    Frames are ``H x W x 3`` arrays, ``uint8`` (8-bit video) or ``uint16`` (deeper video, full 16-bit range);
+    the result has the same dtype and is exactly ``scale * H x scale * W``. All frames of one call have the
+    same size. ``batch_frames`` is how many frames the caller should hand over at once for good throughput.
+    """
+
+    scale: int
+    batch_frames: int
+    name: str
+
+    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...

@@ -1,0 +1,28 @@
+"""What a caller can ask of one upscale run; the CLI, the worker and library users all build one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """Options of one run. ``None`` means "the engine's or the container's measured default".
+
+    ``model`` is an official model name (``realesr-animevideov3``, ``RealESRGAN_x4plus``, ...), a path to a
+    ``.pth`` file, or ``lanczos`` (no network: an instant preview). ``weights_dirs`` are searched before the
+    user cache and the bundled weights.
+    """
+
+    scale: int = 2
+    model: str | None = None
+    device: str = "auto"  # auto | cpu | gpu
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    require_gpu: bool = False
+    tile: int | None = None
+    tile_pad: int | None = None
+    batch: int | None = None
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    weights_dirs: tuple[str, ...] = ()
