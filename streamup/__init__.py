@@ -1,3 +1,46 @@
-"""streamup: upscale a video 2x or 4x with Real-ESRGAN-family models, frame for frame, audio untouched."""
+"""streamup: upscale a video 2x or 4x with Real-ESRGAN-family models, frame for frame, audio untouched.
+
+The one call every face uses::
+
+    from streamup import upscale, UpscaleOptions
+    result = upscale("in.mp4", "out.mp4", UpscaleOptions(scale=2), progress=print)
+
+``upscale`` (and its ``Progress``/``UpscaleResult`` types) load torch on first use, so ``import streamup``
+stays cheap for tools that only need the version or the options.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamup.errors import Cancelled, InputError, ModelError, OutputError, StreamupError, UsageError
+from streamup.options import UpscaleOptions
+
+if TYPE_CHECKING:
+    from streamup.pipeline import Progress, UpscaleResult, upscale
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled",
+    "InputError",
+    "ModelError",
+    "OutputError",
+    "Progress",
+    "StreamupError",
+    "UpscaleOptions",
+    "UpscaleResult",
+    "UsageError",
+    "__version__",
+    "upscale",
+]
+
+_LAZY = ("Progress", "UpscaleResult", "upscale")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from streamup import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'streamup' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import BinaryIO
 
@@ -53,7 +54,5 @@ class LocalSink(Sink):
 
     def abort(self) -> None:
         self._file.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._partial)
-        except FileNotFoundError:
-            pass

@@ -1,0 +1,226 @@
+"""The compute floor: how fast could any implementation be on this machine, and how close is streamup?
+
+  peak      best dense matmul throughput this machine reaches (fp32 and bf16 on the CPU, fp16 on a GPU):
+            an upper bound for convolutions, which lower to the same GEMM kernels.
+  FLOPs     each network's FLOPs per frame, counted by ``torch.utils.flop_counter.FlopCounterMode`` on a
+            small input and scaled by pixel count: every layer is a convolution (or a pixel shuffle /
+            interpolation, which FlopCounterMode counts as 0) whose cost is linear in the pixels, so
+            FLOPs/pixel is a constant; the script counts at two sizes and checks that.
+  floor     FLOPs per frame / peak = the time per frame no implementation can beat here.
+  measured  streamup's model-only time (``build_upscaler(...).upscale``), the bare network's, and streamup's
+            end-to-end pipeline time on the same clip, hence the ratio to the floor and what the pipeline
+            around the model costs.
+
+    .venv/bin/python -m benchmarks.floor [--quick] [--device cpu|gpu] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common
+
+FRAME_SIZES = {"640x360": (640, 360), "960x540": (960, 540), "1920x1080": (1920, 1080), "480x270": (480, 270)}
+# Measured clip per model (a centre crop of the 1080p footage scaled to 640x360): big enough that the network,
+# not per-call overhead, dominates; small enough for x4plus on 2 cores (~3.6 s floor at 160x90).
+CLIPS = {"x4plus": (160, 90), "animevideov3": (640, 360)}
+QUICK_CLIPS = {"x4plus": (64, 36), "animevideov3": (160, 90)}
+
+
+def matmul_peak(dtype_name: str, device: str, budget_s: float = 3.0) -> dict[str, Any]:
+    """Best-of-N GFLOP/s of a square matmul, N chosen to spend about ``budget_s``."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    n = 8192 if dev.type == "cuda" else 2048
+    while True:
+        a = torch.rand(n, n, device=dev).to(dtype)
+        b = torch.rand(n, n, device=dev).to(dtype)
+        t = time.perf_counter()
+        a @ b
+        sync()
+        first = time.perf_counter() - t
+        if first < budget_s / 3 or n <= 256:
+            break
+        n //= 2  # emulated dtypes (bf16 without AVX512-BF16/AMX) are hundreds of times slower
+    best = first
+    deadline = time.perf_counter() + budget_s
+    reps = 0
+    while time.perf_counter() < deadline or reps < 2:
+        t = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t)
+        reps += 1
+    return {"dtype": dtype_name, "device": device, "n": n, "gflops": 2 * n**3 / best / 1e9, "reps": reps + 1}
+
+
+def count_flops(model: common.Model) -> dict[str, Any]:
+    """FLOPs per input pixel, counted at two sizes to show it is a per-pixel constant."""
+    import spandrel
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = spandrel.ModelLoader().load_from_file(str(model.weights)).model.eval()
+    per_pixel = []
+    for h, w in ((32, 32), (32, 64)):
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            net(torch.rand(1, 3, h, w))
+        per_pixel.append(counter.get_total_flops() / (h * w))
+    params = sum(p.numel() for p in net.parameters())
+    return {
+        "flops_per_input_pixel": per_pixel[0],
+        "linear_in_pixels": abs(per_pixel[0] - per_pixel[1]) <= 1e-9 * per_pixel[0],
+        "params": params,
+        "network_scale": model.scale,
+    }
+
+
+def measured(
+    model: common.Model, size: tuple[int, int], frames: int, device: str, tmp: Path
+) -> dict[str, Any]:
+    """Model-only, bare-network and end-to-end s/frame on one clip, each in its own process."""
+    clip = common.make_clip(
+        common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{model.key}.mp4",
+        size=(640, 360), crop=size, frames=frames + 1,
+    )
+    kw = {"src": clip, "model": model.key, "scale": 4, "device": device, "warmup": 1}
+    network = common.measure("network", **kw, frames=frames)
+    engine = common.measure("engine", **kw, frames=frames)
+    pipe = common.measure("pipeline", **kw, dst=tmp / f"{model.key}-out.mkv")
+    return {"network": network, "engine": engine, "pipeline": pipe}
+
+
+def pipeline_s_per_frame(report: dict[str, Any]) -> float:
+    """Steady-state s/frame of a pipeline run; the whole-run mean when progress came too rarely to tell."""
+    return report["steady_s_per_frame"] or report["seconds_total"] / report["frames"]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    machine = common.machine()
+    gpu = args.device == "gpu"
+    peaks = {"fp32": matmul_peak("fp32", args.device, 1.0 if args.quick else 3.0)}
+    if gpu:
+        peaks["fp16"] = matmul_peak("fp16", "gpu")
+    else:
+        peaks["bf16"] = matmul_peak("bf16", "cpu", 1.0 if args.quick else 3.0)
+    bf16_fast = bool(machine["amx_bf16"] or machine["avx512_bf16"])
+    # The precision streamup's engine runs here: fp16 on a GPU, bf16 on a CPU with native bf16, else fp32.
+    precision = "fp16" if gpu else "bf16" if bf16_fast else "fp32"
+    peak = peaks[precision]["gflops"] * 1e9
+    clips = QUICK_CLIPS if args.quick else CLIPS
+    frames = 1 if args.quick else args.frames
+    models: dict[str, Any] = {}
+    with common.scratch() as tmpdir:
+        for key, model in common.MODELS.items():
+            flops = count_flops(model)
+            per_px = flops["flops_per_input_pixel"]
+            entry: dict[str, Any] = {
+                **flops,
+                "flops_per_frame": {k: per_px * w * h for k, (w, h) in FRAME_SIZES.items()},
+                "floor_s_per_frame": {k: per_px * w * h / peak for k, (w, h) in FRAME_SIZES.items()},
+            }
+            runs = [
+                measured(model, clips[key], frames, args.device, Path(tmpdir)) for _ in range(args.repeats)
+            ]
+            w, h = clips[key]
+            floor_clip = per_px * w * h / peak
+            net = [r["network"]["s_per_frame_min"] for r in runs]
+            eng = [r["engine"]["s_per_frame_min"] for r in runs]
+            e2e = [pipeline_s_per_frame(r["pipeline"]) for r in runs]
+            entry["measured"] = {
+                "clip": f"{w}x{h} centre crop of bench_1920x1080_h264_aac.mp4 scaled to 640x360 (lanczos)",
+                "frames_timed": frames,
+                "floor_s_per_frame": floor_clip,
+                "network_s_per_frame": common.spread(net),
+                "engine_s_per_frame": common.spread(eng),
+                "pipeline_s_per_frame": common.spread(e2e),
+                "engine_vs_floor": min(eng) / floor_clip,
+                "network_vs_floor": min(net) / floor_clip,
+                "pipeline_vs_engine": min(e2e) / min(eng),
+                "pipeline_overhead_fraction": 1 - min(eng) / min(e2e),
+                "runs": runs,
+            }
+            models[key] = entry
+    return {
+        "benchmark": "floor",
+        "quick": args.quick,
+        "device": args.device,
+        "machine": machine,
+        "peaks": peaks,
+        "precision": precision,
+        "models": models,
+        "command": f".venv/bin/python -m benchmarks.floor --device {args.device}"
+        + (" --quick" if args.quick else "") + f" --repeats {args.repeats} --frames {args.frames}",
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    peaks = result["peaks"]
+    lines = [
+        f"## Compute floor ({common.machine_line(result['machine'])})",
+        "",
+        "Peak (best square matmul): "
+        + ", ".join(f"{p['dtype']} {p['gflops']:.1f} GFLOP/s (n={p['n']})" for p in peaks.values())
+        + f". streamup runs {result['precision']} here; the floor uses that peak.",
+        "",
+        "| model | FLOPs / input px | GFLOP / frame 640x360 | GFLOP / frame 1080p | floor 640x360 | "
+        "floor 1080p |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, m in result["models"].items():
+        f, fl = m["flops_per_frame"], m["floor_s_per_frame"]
+        lines.append(
+            f"| {key} | {m['flops_per_input_pixel'] / 1e6:.2f} MFLOP/px | {f['640x360'] / 1e9:,.0f} | "
+            f"{f['1920x1080'] / 1e9:,.0f} | {common.fmt_seconds(fl['640x360'])} | "
+            f"{common.fmt_seconds(fl['1920x1080'])} |"
+        )
+    lines += [
+        "",
+        "Measured on the clip (s/frame, min / median of runs; ratios from the min):",
+        "",
+        "| model | clip | floor | bare network | streamup engine (model only) | streamup end to end | "
+        "engine / floor | end to end / engine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, m in result["models"].items():
+        s = m["measured"]
+        size = s["clip"].split()[0]
+
+        def mm(d: dict[str, float]) -> str:
+            return f"{d['min']:.3f} / {d['median']:.3f}"
+
+        lines.append(
+            f"| {key} | {size} | {s['floor_s_per_frame']:.3f} | {mm(s['network_s_per_frame'])} | "
+            f"{mm(s['engine_s_per_frame'])} | {mm(s['pipeline_s_per_frame'])} | "
+            f"{s['engine_vs_floor']:.2f}x | {s['pipeline_vs_engine']:.2f}x |"
+        )
+    lines += ["", f"Command: `{result['command']}` (finished {result['finished_utc']})", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny clips, one timed frame: a smoke test")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per model (min/median reported)")
+    parser.add_argument("--frames", type=int, default=3, help="timed frames per run after one warm-up frame")
+    parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
+    parser.add_argument("--out", type=Path, help="result stem (default results/floor-DEVICE[-quick])")
+    args = parser.parse_args()
+    result = run(args)
+    stem = args.out or common.RESULTS / (f"floor-{args.device}" + ("-quick" if args.quick else ""))
+    common.write_json(stem.with_suffix(".json"), result)
+    stem.with_suffix(".md").write_text(markdown(result))
+    print(json.dumps(result, indent=2) if args.json else markdown(result))
+
+
+if __name__ == "__main__":
+    main()

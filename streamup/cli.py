@@ -1,0 +1,192 @@
+"""``streamup``: the command line face of ``streamup.upscale`` (plus ``doctor`` and ``models``).
+
+Scripts depend on its contract: exit 0 on success, 2 for bad usage or an input that is not a usable video,
+1 for other failures, 130/143 after SIGINT/SIGTERM (the run stops and leaves no output); every error is one
+line ``streamup: error: ...`` on stderr, with a traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
+
+from streamup import __version__
+from streamup.errors import Cancelled, StreamupError, UsageError
+from streamup.options import UpscaleOptions
+from streamup.progress import BarProgress, LogProgress, configure_logging
+from streamup.tiers import TIERS, get_tier
+
+log = logging.getLogger("streamup")
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``streamup: error:`` line and exit 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="streamup", description="Upscale videos 2x/4x with Real-ESRGAN models, audio untouched.")
+    p.add_argument("--version", action="version", version=f"streamup {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    up = sub.add_parser("upscale", help="upscale INPUT into OUTPUT (container from OUTPUT's extension)")
+    up.add_argument("input", metavar="INPUT", help="local path, s3://bucket/key or https:// URL")
+    up.add_argument("output", metavar="OUTPUT", help="local path or s3://bucket/key (.mp4 .mov .mkv .webm)")
+    up.add_argument("--scale", type=int, choices=(2, 4), help="enlargement (default 2, or the tier's)")
+    up.add_argument("--device", choices=("auto", "cpu", "gpu"), help="where the model runs (default auto)")
+    up.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
+    up.add_argument("--tier", choices=tuple(TIERS), help="defaults for device, scale, model, tile")
+    up.add_argument("--tile", type=int, metavar="N", help="tile size in input pixels (0 = whole frames)")
+    up.add_argument("--tile-pad", type=int, metavar="N", help="overlap around each tile in input pixels")
+    up.add_argument("--batch", type=int, metavar="N", help="frames (or tiles) per forward pass")
+    up.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    up.add_argument("--codec", metavar="NAME", help="video encoder (default per container; ffv1 = lossless)")
+    up.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
+    up.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
+    up.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="look for weights here")
+    up.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    up.add_argument("--log-format", choices=("text", "json"), default="text")
+    up.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
+    up.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    doc = sub.add_parser("doctor", help="check torch, CUDA, bf16, PyAV codecs and weights")
+    doc.add_argument("--weights-dir", action="append", default=[], metavar="DIR")
+    doc.add_argument("--debug", action="store_true")
+
+    mod = sub.add_parser("models", help="list models and where their weights are; `models download NAME`")
+    mod.add_argument("action", nargs="?", choices=("list", "download"), default="list")
+    mod.add_argument("name", nargs="?", metavar="NAME")
+    mod.add_argument("--weights-dir", action="append", default=[], metavar="DIR")
+    mod.add_argument("--debug", action="store_true")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
+    """Explicit flags win; a tier fills what the flags left unset; the engine decides the rest."""
+    tier = get_tier(args.tier) if args.tier else None
+    return UpscaleOptions(
+        scale=args.scale or (tier.scale if tier else 2),
+        model=args.model or (tier.model if tier else None),
+        device=args.device or (tier.device if tier else "auto"),
+        precision=args.precision,
+        require_gpu=args.require_gpu,
+        tile=args.tile if args.tile is not None else (tier.tile if tier else None),
+        tile_pad=args.tile_pad,
+        batch=args.batch,
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        weights_dirs=tuple(args.weights_dir),
+    )
+
+
+def _upscale(args: argparse.Namespace) -> int:
+    from streamup.pipeline import upscale  # torch loads here, not for `--help`
+
+    options = options_from_args(args)
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if cancel.is_set():  # a second Ctrl-C: stop waiting for the stages to wind down
+            raise KeyboardInterrupt
+        received.append(signum)
+        cancel.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    reporter = None
+    if not args.no_progress:
+        tty = args.log_format == "text" and sys.stderr.isatty()
+        reporter = BarProgress(sys.stderr) if tty else LogProgress()
+    try:
+        result = upscale(args.input, args.output, options, progress=reporter, cancel=cancel)
+    except Cancelled as e:
+        signum = received[0] if received else signal.SIGINT
+        err = Cancelled(f"{e} ({signal.Signals(signum).name})")
+        err.exit_code = EXIT_SIGNAL[signum]
+        raise err from None
+    finally:
+        if reporter is not None:
+            reporter.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    out = result.output
+    log.info(
+        "wrote %s: %d frames, %dx%d %s %s, %s x%d, %.1f s (%.2f fps)",
+        result.destination, result.frames, out.width, out.height, out.codec, out.pix_fmt,
+        result.model, result.scale, result.seconds, result.fps,
+        extra={"fields": {"event": "done", "output": result.destination, "frames": result.frames,
+                          "seconds": round(result.seconds, 3), "fps": round(result.fps, 3),
+                          "model": result.model, "scale": result.scale, "dropped": list(out.dropped)}},
+    )
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from streamup import doctor
+
+    checks = doctor.run(args.weights_dir)
+    for c in checks:
+        print(f"{c.status:<4} {c.name}: {c.detail}")
+    failed = [c.name for c in checks if c.status == "FAIL"]
+    if failed:
+        raise StreamupError(f"not usable: {', '.join(failed)}")
+    print("streamup is ready")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from streamup.engine import registry, weights
+
+    if args.action == "download":
+        if not args.name:
+            raise UsageError("models download needs a NAME (see `streamup models`)")
+        print(weights.download(args.name))
+        return 0
+    for m in registry.list_models(args.weights_dir):
+        where = "not downloaded"
+        if m.path:
+            where = f"{m.path} ({m.source}, {'checksum ok' if m.sha_ok else 'CHECKSUM MISMATCH'})"
+        print(f"{m.name:<28} x{m.scale} {m.arch:<8} {where}")
+    return 0
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+COMMANDS = {"upscale": _upscale, "doctor": _doctor, "models": _models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+        configure_logging(getattr(args, "log_format", "text"), sys.stderr)
+        if debug:
+            log.setLevel(logging.DEBUG)
+        return COMMANDS[args.command](args)
+    except StreamupError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"streamup: error: {_one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("streamup: error: interrupted; no output written", file=sys.stderr)
+        return EXIT_SIGNAL[signal.SIGINT]
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        print(f"streamup: error: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return 1

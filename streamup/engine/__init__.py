@@ -1,0 +1,78 @@
+"""The upscaling engine: ``build_upscaler(options)`` is the one door the pipeline uses.
+
+It turns options into a FrameUpscaler: which weights (``weights``), what they are (``loader``), where and in
+what precision they run (``device``), how frames are cut and batched (``tiling``, ``upscaler``). Networks are
+loaded once per process and shared, keyed by file, device and precision, so a worker that runs many jobs
+reads and places each model once.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import spandrel
+
+from streamup.engine import device as device_mod
+from streamup.engine import loader, registry, weights
+from streamup.engine.base import FrameUpscaler
+from streamup.engine.lanczos import LanczosUpscaler
+from streamup.engine.upscaler import TorchUpscaler
+from streamup.errors import UsageError
+from streamup.options import UpscaleOptions
+
+__all__ = ["DEFAULT_MODEL", "FrameUpscaler", "build_upscaler", "default_tiling", "loaded_model"]
+
+DEFAULT_MODEL = "realesr-animevideov3"
+SCALES = (2, 4)
+
+# Measured defaults, see docs/engine.md. CPU: whole frames up to 512 px (no tile overhead, activations of a
+# 640x360 compact-model frame fit in ~1 GiB), batch 1 (2 cores are saturated by one frame). GPU: 512 px tiles
+# batched by 4 keep fp16 activations of the RRDB models within a few GiB while filling the device.
+_TILING = {"cpu": (512, 10, 1), "cuda": (512, 10, 4)}
+
+_lock = threading.Lock()
+_models: dict[tuple[str, str, str], spandrel.ImageModelDescriptor] = {}
+
+
+def default_tiling(device_type: str) -> tuple[int, int, int]:
+    """(tile, tile_pad, batch) used when options leave them unset."""
+    return _TILING.get(device_type, _TILING["cpu"])
+
+
+def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageModelDescriptor:
+    """The network in ``path`` placed on the device in its weights dtype; loaded at most once per process."""
+    key = (str(path.resolve()), str(placement.device), placement.precision)
+    with _lock:
+        model = _models.get(key)
+        if model is None:
+            model = loader.load_sr_model(path)
+            model.to(placement.device).to(placement.weights_dtype).eval()
+            _models[key] = model
+    return model
+
+
+def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
+    """The upscaler for a run; raises ModelError/UsageError (one line) for anything unusable."""
+    if options.scale not in SCALES:
+        raise UsageError(f"scale must be one of {', '.join(map(str, SCALES))}, got {options.scale}")
+    name = options.model or DEFAULT_MODEL
+    if name == "lanczos":
+        return LanczosUpscaler(options.scale)
+    info = registry.model_info(name)
+    if options.scale == 2 and info and info.x2_sibling and weights.find_local(info.x2_sibling, options.weights_dirs):
+        name = info.x2_sibling  # same recipe trained for x2: native output and a quarter of the compute
+    path = weights.resolve(name, options.weights_dirs)
+    placement = device_mod.choose(options.device, options.precision, options.require_gpu)
+    model = loaded_model(path, placement)
+    loader.check_scale(model, path, options.scale)
+    tile, pad, batch = default_tiling(placement.device.type)
+    return TorchUpscaler(
+        model,
+        placement,
+        scale=options.scale,
+        tile=tile if options.tile is None else options.tile,
+        tile_pad=pad if options.tile_pad is None else options.tile_pad,
+        batch=batch if options.batch is None else options.batch,
+        name=name if not weights.is_path_like(name) else Path(name).stem,
+    )

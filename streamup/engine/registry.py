@@ -1,0 +1,114 @@
+"""What the official models are: the manifest shipped in ``weights/models.toml``, read once.
+
+The manifest is data, not code, so that adding a model or correcting a checksum is a one-line change that the
+CLI (``streamup models``), the resolver and the downloader all see at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+DATA_DIR = Path(str(resources.files("streamup.engine") / "data"))
+"""The package's own weights folder: the manifest and the bundled default model (repo ``weights/``)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One official model as the release publishes it."""
+
+    name: str
+    file: str
+    release: str
+    url: str
+    sha256: str
+    size: int
+    arch: str
+    network: str
+    scale: int
+    license: str
+    description: str
+    bundled: bool = False
+    x2_sibling: str | None = None
+    accepted_sha256: tuple[str, ...] = ()
+
+    def checksum_ok(self, digest: str) -> bool:
+        """Whether a file with this SHA-256 is this model (the release file or a known faithful conversion)."""
+        return digest == self.sha256 or digest in self.accepted_sha256
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where a model resolves on this machine, for ``streamup models``.
+
+    ``path`` is None when no local copy exists (it would be downloaded on first use); ``sha_ok`` is None then,
+    else whether the file's checksum is the official one or an accepted conversion; ``source`` says which
+    step of the resolution order found it (``weights-dir``, ``cache``, ``bundled``).
+    """
+
+    name: str
+    scale: int
+    arch: str
+    path: Path | None
+    sha_ok: bool | None
+    source: str | None
+    size: int
+    description: str
+
+
+@cache
+def official_models() -> dict[str, ModelInfo]:
+    """The manifest, by model name, in manifest order."""
+    data = tomllib.loads((DATA_DIR / "models.toml").read_text(encoding="utf-8"))
+    models = {}
+    for entry in data["model"]:
+        entry = dict(entry)
+        entry["accepted_sha256"] = tuple(entry.get("accepted_sha256", ()))
+        models[entry["name"]] = ModelInfo(**entry)
+    return models
+
+
+def model_info(name: str) -> ModelInfo | None:
+    """The official model of that name, or None for a path or an unknown name."""
+    return official_models().get(name)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_models(weights_dirs: Sequence[str | Path] = ()) -> list[ModelStatus]:
+    """Every official model, its scale, and where it resolves without downloading anything."""
+    from streamup.engine.weights import find_local  # weights depends on this module, not the other way
+
+    statuses = []
+    for info in official_models().values():
+        found = find_local(info.name, weights_dirs)
+        path, source = found if found else (None, None)
+        statuses.append(
+            ModelStatus(
+                name=info.name,
+                scale=info.scale,
+                arch=info.arch,
+                path=path,
+                sha_ok=info.checksum_ok(sha256_of(path)) if path else None,
+                source=source,
+                size=info.size,
+                description=info.description,
+            )
+        )
+    return statuses

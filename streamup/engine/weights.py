@@ -1,0 +1,140 @@
+"""Where a model's weights file comes from: a fixed, explainable resolution order, and a verified download.
+
+Order: an explicit file; ``--weights-dir`` folders, then ``STREAMUP_WEIGHTS_DIR`` (an ``os.pathsep`` list); the
+user cache (``$XDG_CACHE_HOME/streamup/weights``); the weights bundled in the package; else a download of the
+official release file into the cache. A job never half-uses a download: the file is hashed while it streams,
+checked against the manifest and only then renamed into place, so the cache holds verified files or nothing.
+``STREAMUP_OFFLINE=1`` forbids the download (air-gapped workers fail fast with the fetch command instead).
+``STREAMUP_WEIGHTS_MIRROR`` replaces the release base URL (``<mirror>/<release>/<file>``) for internal mirrors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from streamup.engine.registry import DATA_DIR, ModelInfo, model_info, official_models
+from streamup.errors import ModelError
+
+DOWNLOAD_TIMEOUT_S = 30.0
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+
+
+def cache_dir() -> Path:
+    """The per-user download cache, following the XDG base-directory spec."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamup" / "weights"
+
+
+def search_dirs(weights_dirs: Sequence[str | Path] = ()) -> list[tuple[Path, str]]:
+    """The folders searched for a named model, in order, each with the name of its step."""
+    dirs = [(Path(d).expanduser(), "weights-dir") for d in weights_dirs]
+    env = os.environ.get("STREAMUP_WEIGHTS_DIR", "")
+    dirs += [(Path(d).expanduser(), "weights-dir") for d in env.split(os.pathsep) if d]
+    dirs.append((cache_dir(), "cache"))
+    dirs.append((DATA_DIR, "bundled"))
+    return dirs
+
+
+def find_local(name: str, weights_dirs: Sequence[str | Path] = ()) -> tuple[Path, str] | None:
+    """The first local copy of an official model and the step that found it; never downloads."""
+    info = model_info(name)
+    if info is None:
+        return None
+    for folder, source in search_dirs(weights_dirs):
+        candidate = folder / info.file
+        if candidate.is_file():
+            return candidate, source
+    return None
+
+
+def is_path_like(model: str) -> bool:
+    """A model argument names a file (rather than an official model) when it looks like one."""
+    return os.sep in model or "/" in model or model.lower().endswith(MODEL_SUFFIXES)
+
+
+def resolve(model: str, weights_dirs: Sequence[str | Path] = ()) -> Path:
+    """The weights file for a model name or path, downloading an official model if nothing local has it."""
+    if is_path_like(model):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        return path
+    info = model_info(model)
+    if info is None:
+        names = ", ".join(official_models())
+        raise ModelError(f"unknown model {model!r}: not a file and not one of {names} (or lanczos)")
+    found = find_local(model, weights_dirs)
+    if found:
+        return found[0]
+    if os.environ.get("STREAMUP_OFFLINE", "") not in ("", "0"):
+        raise _not_found(info, weights_dirs, "offline (STREAMUP_OFFLINE is set)")
+    try:
+        return download(model)
+    except ModelError as exc:
+        raise _not_found(info, weights_dirs, str(exc)) from exc
+
+
+def _not_found(info: ModelInfo, weights_dirs: Sequence[str | Path], why: str) -> ModelError:
+    looked = ", ".join(str(d) for d, _ in search_dirs(weights_dirs))
+    return ModelError(
+        f"model {info.name} ({info.file}) not found in {looked}; download failed: {why}; "
+        f"fetch it with `streamup models download {info.name}`"
+    )
+
+
+def download_url(info: ModelInfo) -> str:
+    mirror = os.environ.get("STREAMUP_WEIGHTS_MIRROR", "").rstrip("/")
+    return f"{mirror}/{info.release}/{info.file}" if mirror else info.url
+
+
+def download(name: str, dest: Path | None = None, *, progress: bool = True) -> Path:
+    """Fetch an official model into the cache (or ``dest``), verified by SHA-256, renamed into place.
+
+    A checksum mismatch or a broken connection leaves nothing behind: the bytes go to a temporary file in the
+    destination folder (same file system, so the final rename is atomic) that is removed on any failure.
+    """
+    info = model_info(name)
+    if info is None:
+        raise ModelError(f"unknown model {name!r}: one of {', '.join(official_models())}")
+    folder = dest or cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / info.file
+    url = download_url(info)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{info.file}.", suffix=".partial", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _stream(url, out, info, progress)
+        if not info.checksum_ok(digest):
+            raise ModelError(f"{url}: SHA-256 {digest} does not match {info.name}'s {info.sha256}")
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return target
+
+
+def _stream(url: str, out, info: ModelInfo, progress: bool) -> str:
+    from tqdm import tqdm
+
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        total = int(response.headers.get("Content-Length") or info.size)
+        with tqdm(
+            total=total, unit="B", unit_scale=True, desc=info.file, disable=not progress, file=sys.stderr
+        ) as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+    return digest.hexdigest()

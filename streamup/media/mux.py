@@ -1,0 +1,236 @@
+"""Writing the output: encode upscaled frames, and mux the source's audio/subtitle packets untouched.
+
+Audio is never decoded: each packet is copied byte for byte with its own timestamps, so the sound cannot
+drift or lose quality. The video keeps each source frame's presentation time (variable frame rate survives),
+the source's colour tags, rotation (display matrix) and sample aspect ratio. What the output container cannot
+hold is decided before the first frame: an audio stream that does not fit is an error (dropping sound
+silently is never right), a subtitle stream that does not fit is dropped with a warning naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from streamup.errors import OutputError, UsageError
+from streamup.media import colour, ffmpeg_reason
+from streamup.media.demux import VideoInfo
+
+log = logging.getLogger("streamup")
+
+# Output extension → FFmpeg muxer, and the MIME type a sink can store with the object.
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+CONTENT_TYPES = {
+    ".mp4": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska", ".webm": "video/webm"
+}
+
+# Fragmented mp4 needs no seek back to write its index: what a non-seekable sink (an S3 upload) requires.
+# delay_moov holds the moov until the first fragment is cut, so it can carry the edit list (B-frame delay,
+# AAC priming); without it every timestamp shifts by the B-frame delay (measured: +83 ms, docs/storage.md).
+_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof+delay_moov"}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """The user's say in the video encode; ``None`` picks the container's default."""
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """What was written, for the result a caller gets back."""
+
+    container: str
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    dropped: tuple[str, ...]
+
+
+def container_for(extension: str) -> str:
+    """The muxer for an output extension; anything else is a usage error, raised before any work."""
+    try:
+        return CONTAINERS[extension]
+    except KeyError:
+        known = " ".join(CONTAINERS)
+        raise UsageError(f"unsupported output extension {extension or '(none)'!r}; use {known}") from None
+
+
+def _default_codec(container: str, bit_depth: int) -> str:
+    if container == "webm":
+        return "libvpx-vp9"
+    return "libx264" if bit_depth <= 8 else "libx265"
+
+
+# Per encoder: (default crf, the option the user's --preset sets, its default, fixed options).
+# crf/preset mean the same to a user whatever the encoder calls them; VP9's "preset" is its cpu-used speed.
+_ENCODERS: dict[str, tuple[int | None, str | None, str | None, dict[str, str]]] = {
+    "libx264": (18, "preset", "medium", {}),
+    "libx265": (20, "preset", "medium", {"x265-params": "log-level=error"}),
+    "libvpx-vp9": (30, "cpu-used", "4", {"b": "0", "row-mt": "1", "deadline": "good"}),
+    "libsvtav1": (30, "preset", "8", {}),
+    "ffv1": (None, None, None, {"level": "3", "slicecrc": "1"}),
+}
+
+
+def _codec_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
+    crf, preset_key, preset, fixed = _ENCODERS.get(codec, (None, None, None, {}))
+    options = dict(fixed)
+    if settings.crf is not None or crf is not None:
+        options["crf"] = str(settings.crf if settings.crf is not None else crf)
+    if preset_key and (settings.preset or preset):
+        options[preset_key] = settings.preset or preset or ""
+    return options
+
+
+class Encoder:
+    """An output container: ``write_frame``/``write_packet`` in any interleaving, then ``close``."""
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        extension: str,
+        *,
+        seekable: bool,
+        video: VideoInfo,
+        scale: int,
+        passthrough: list[av.stream.Stream],
+        settings: EncodeSettings,
+    ) -> None:
+        self._format = container_for(extension)
+        options = _FRAGMENTED if not seekable and self._format in ("mp4", "mov") else {}
+        try:
+            self._out = av.open(file, mode="w", format=self._format, options=options)
+        except av.FFmpegError as e:
+            raise OutputError(f"cannot start {self._format} output: {e}") from None
+        try:
+            self._video = self._add_video(video, scale, settings)
+            self._streams, dropped = self._add_passthrough(passthrough)
+        except BaseException:
+            self.abort()
+            raise
+        self._colour = video.colour
+        self._time_base = video.time_base
+        ctx = self._video.codec_context
+        self.info = OutputInfo(self._format, ctx.name, ctx.pix_fmt, ctx.width, ctx.height, tuple(dropped))
+
+    def _add_video(self, video: VideoInfo, scale: int, settings: EncodeSettings) -> av.VideoStream:
+        codec = settings.codec or _default_codec(self._format, video.bit_depth)
+        try:
+            stream = self._out.add_stream(codec, rate=video.rate, options=_codec_options(codec, settings))
+        except (av.FFmpegError, ValueError) as e:
+            raise UsageError(f"codec {codec!r} cannot be used for {self._format} output ({e})") from None
+        if codec != "ffv1" and stream.codec_context.codec.name not in self._out.supported_codecs:
+            raise UsageError(f"codec {codec!r} cannot be stored in a {self._format} container")
+        ctx = stream.codec_context
+        ctx.width = video.width * scale
+        ctx.height = video.height * scale
+        ctx.pix_fmt = _pix_fmt(stream, video.bit_depth)
+        ctx.time_base = video.time_base
+        stream.time_base = video.time_base
+        c = video.colour
+        ctx.colorspace, ctx.color_range = c.matrix, c.range
+        ctx.color_primaries, ctx.color_trc = c.primaries, c.transfer
+        if video.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = video.sample_aspect_ratio
+            _set_container_sar(stream, video.sample_aspect_ratio)
+        if video.display_matrix:
+            stream.set_display_matrix(list(video.display_matrix))
+        if codec == "libx265" and self._format in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # the tag Apple players require for HEVC
+        try:
+            ctx.open()  # now, so that a bad --crf/--preset is a usage error before any frame is decoded
+        except (av.FFmpegError, ValueError) as e:
+            raise UsageError(f"{codec} rejected the encode settings {_codec_options(codec, settings)}: "
+                             f"{ffmpeg_reason(e)}") from None
+        return stream
+
+    def _add_passthrough(
+        self, streams: list[av.stream.Stream]
+    ) -> tuple[dict[int, av.stream.Stream], list[str]]:
+        mapped: dict[int, av.stream.Stream] = {}
+        dropped: list[str] = []
+        for s in streams:
+            codec = s.codec_context.name if s.codec_context else "unknown"
+            label = f"{s.type} stream #{s.index} ({codec}{', ' + s.language if s.language else ''})"
+            if codec not in self._out.supported_codecs:
+                if s.type == "audio":
+                    raise UsageError(f"{label} cannot be stored in {self._format} without re-encoding; "
+                                     "pick another output container (.mkv holds every audio codec)")
+                log.warning("dropping %s: a %s container cannot hold it", label, self._format)
+                dropped.append(label)
+                continue
+            mapped[s.index] = self._out.add_stream_from_template(s)
+        return mapped, dropped
+
+    def write_frame(self, image: np.ndarray, pts: int | None) -> None:
+        frame = colour.from_rgb(image, self._colour, self._video.codec_context.pix_fmt)
+        frame.pts = pts
+        frame.time_base = self._time_base
+        self._mux(self._video.encode(frame))
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self._streams.get(packet.stream.index)
+        if out is None:
+            return
+        packet.stream = out
+        self._mux([packet])
+
+    def close(self) -> None:
+        """Flush the encoder and write the trailer; the sink is complete only after this."""
+        self._mux(self._video.encode(None))
+        try:
+            self._out.close()
+        except av.FFmpegError as e:
+            raise OutputError(f"cannot finish {self._format} output: {e}") from None
+
+    def abort(self) -> None:
+        """Release the container after a failure; the sink deletes whatever was written."""
+        with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+            self._out.close()
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self._out.mux(packets)
+        except av.FFmpegError as e:
+            raise OutputError(f"cannot write {self._format} output: {e}") from None
+
+
+def _pix_fmt(stream: av.VideoStream, bit_depth: int) -> str:
+    """4:2:0 at the source's depth class (8 or 10 bits): what every player decodes."""
+    want = "yuv420p" if bit_depth <= 8 else "yuv420p10le"
+    formats = [f.name for f in stream.codec_context.codec.video_formats or []]
+    if not formats or want in formats:
+        return want
+    raise UsageError(f"codec {stream.codec_context.name!r} cannot encode {want} ({bit_depth}-bit source)")
+
+
+def _set_container_sar(stream: av.VideoStream, sar: Fraction) -> None:
+    """Store the aspect ratio in the container too (``AVStream.sample_aspect_ratio``).
+
+    H.264/HEVC carry it in the bitstream, but VP9 and FFV1 do not: Matroska/WebM then only know it from the
+    stream field, which PyAV 18 cannot set. We write that field through the stream's ``AVStream*`` after
+    checking that the layout is the one we expect (index and time base read back right), and confirm through
+    PyAV's own getter; if anything differs we only warn, never write blind.
+    """
+    obj = ctypes.c_void_p.from_address(id(stream) + 24).value  # PyObject head (16) + Cython vtable (8)
+    ok = bool(obj) and ctypes.c_int.from_address(obj + 8).value == stream.index
+    tb = stream.time_base
+    stored_tb = (ctypes.c_int.from_address(obj + 32).value, ctypes.c_int.from_address(obj + 36).value)
+    ok = ok and tb is not None and stored_tb == (tb.numerator, tb.denominator)
+    if ok:
+        ctypes.c_int.from_address(obj + 72).value = sar.numerator
+        ctypes.c_int.from_address(obj + 76).value = sar.denominator
+    if not ok or stream.sample_aspect_ratio != sar:
+        log.warning("sample aspect ratio %s kept only where the codec stores it (unknown PyAV layout)", sar)

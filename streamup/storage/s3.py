@@ -1,0 +1,255 @@
+"""``s3://bucket/key``: ranged reads in, multipart upload out, configured the way every AWS tool is.
+
+Configuration is boto3's own: the credential chain (environment, profile, SSO, instance/task role),
+``AWS_REGION`` (or ``AWS_DEFAULT_REGION``), ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` for MinIO and other
+S3-compatible stores (path-style addressing is then automatic), and botocore's *standard* retry mode
+(exponential backoff with jitter, 5 attempts) unless ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` say otherwise.
+
+Both ends check the remote side before the pipeline does any heavy work: the source with a HEAD (exists,
+readable, size), the sink by starting the multipart upload (bucket exists and accepts writes). Both fail in
+seconds with one line.
+
+Why not smart_open's writer: its ``close()`` completes the upload, and FFmpeg closes its output at the end of
+every run, failed or not (and ``IOBase.__del__`` calls ``close()`` too), so a partial video would appear.
+Here closing the file only ends writing; ``commit`` completes and ``abort`` aborts the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import urllib3.exceptions
+
+from streamup.errors import InputError, OutputError, StreamupError
+from streamup.storage.base import Sink, Source
+from streamup.storage.ranged import RangedReader
+
+log = logging.getLogger(__name__)
+
+#: Part size of the first 1000 parts; it grows by this much every 1000 parts, so the 10 000-part limit of S3
+#: allows ~430 GiB while a short video never holds more than one small part in memory.
+PART_SIZE = 8 * 1024 * 1024
+PARTS_PER_STEP = 1000
+
+#: Errors of a response body that broke mid-read: the ranged reader retries the range.
+TRANSIENT_READ_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.IncompleteReadError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ResponseStreamingError,
+    urllib3.exceptions.ProtocolError,
+    ConnectionError,
+)
+
+_UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+_CONTENT_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
+                  ".mkv": "video/x-matroska", ".webm": "video/webm"}
+
+
+def parse_s3_uri(uri: str, error: type[StreamupError]) -> tuple[str, str]:
+    """Split ``s3://bucket/key``; ``error`` is the side (input or output) a malformed URI is blamed on."""
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket or not key or key.endswith("/"):
+        raise error(f"not an object URI (want s3://bucket/key): {uri}")
+    return bucket, key
+
+
+def make_client() -> Any:
+    """An S3 client from the environment; explicit ``Config`` values only where the user set nothing."""
+    retries: dict[str, Any] = {}
+    if "AWS_RETRY_MODE" not in os.environ:
+        retries["mode"] = "standard"
+    if "AWS_MAX_ATTEMPTS" not in os.environ:
+        retries["max_attempts"] = 5
+    config = botocore.config.Config(retries=retries or None, connect_timeout=10, read_timeout=60,
+                                    user_agent_appid="streamup")
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    return session.client("s3", config=config)
+
+
+def describe(error: Exception) -> str:
+    """The part of a boto error a user can act on, in a few words."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        err = error.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in {"404", "NoSuchKey", "NotFound"}:
+            return "no such object"
+        if code == "NoSuchBucket":
+            return "no such bucket"
+        if code in {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}:
+            return "access denied"
+        return f"{code or status}: {err.get('Message') or 'request failed'}"
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role)"
+    if isinstance(error, _UNREACHABLE):
+        return f"cannot reach the S3 endpoint ({error})"
+    return str(error) or type(error).__name__
+
+
+def open_s3_source(uri: str) -> Source:
+    bucket, key = parse_s3_uri(uri, InputError)
+    client = make_client()
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        reason = describe(e)
+        if reason == "no such object":
+            raise InputError(f"input not found: {uri}") from None
+        raise InputError(f"cannot read input {uri}: {reason}") from None
+    etag = head.get("ETag")
+
+    def fetch(start: int, stop: int) -> bytes:
+        # IfMatch pins the object: if it is overwritten mid-run the read fails instead of splicing versions.
+        kwargs = {"IfMatch": etag} if etag else {}
+        try:
+            response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{stop - 1}", **kwargs)
+        except botocore.exceptions.ClientError as e:
+            raise InputError(f"cannot read input {uri}: {describe(e)}") from None
+        with response["Body"] as body:
+            return body.read()
+
+    reader = RangedReader(fetch, int(head["ContentLength"]), uri, transient=TRANSIENT_READ_ERRORS)
+    return Source(reader, uri, reader.size)
+
+
+def content_type_for(name: str) -> str:
+    ext = os.path.splitext(name)[1].lower()
+    return _CONTENT_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _header_safe(value: str) -> str:
+    """S3 user metadata travels as HTTP headers: ASCII only. Drop query strings (a presigned URL's
+    signature must not be copied onto the output) and escape the rest."""
+    if "://" in value:
+        value = value.split("?", 1)[0]
+    return value.encode("ascii", "backslashreplace").decode("ascii").replace("\r", " ").replace("\n", " ")
+
+
+class _PartWriter:
+    """The muxer's file: buffers one part and uploads it when full; not seekable, so FFmpeg never seeks.
+
+    ``close`` (FFmpeg calls it when the container closes, success or not) only stops further writes; whether
+    the upload is completed or aborted is decided by the sink's commit/abort.
+    """
+
+    def __init__(self, sink: S3Sink) -> None:
+        self._sink = sink
+        self._buffer = bytearray()
+        self._written = 0
+        self.closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._written
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self.closed:
+            raise ValueError("write to a closed output")
+        n = len(memoryview(data).cast("B"))
+        self._buffer += data
+        self._written += n
+        while len(self._buffer) >= self._sink.part_size():
+            size = self._sink.part_size()
+            self._sink.upload_part(bytes(self._buffer[:size]))
+            del self._buffer[:size]
+        return n
+
+    def flush(self) -> None:
+        """Parts go up when full (S3 needs >= 5 MiB per part): nothing to do until then."""
+
+    def take_rest(self) -> bytes:
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class S3Sink(Sink):
+    """A multipart upload: the object exists only after ``commit``; ``abort`` leaves no object, no upload."""
+
+    seekable = False
+
+    def __init__(self, uri: str, *, content_type: str | None, metadata: dict[str, str] | None,
+                 part_size: int | None = None) -> None:
+        self.name = uri
+        self._bucket, self._key = parse_s3_uri(uri, OutputError)
+        self._client = make_client()
+        self._base_part_size = part_size or PART_SIZE
+        self._parts: list[dict[str, Any]] = []
+        meta = {k.lower(): _header_safe(str(v)) for k, v in (metadata or {}).items()}
+        try:
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key,
+                ContentType=content_type or content_type_for(self._key), Metadata=meta)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            reason = describe(e)
+            if reason == "no such bucket":
+                raise OutputError(f"output bucket does not exist: s3://{self._bucket}") from None
+            raise OutputError(f"cannot write output {uri}: {reason}") from None
+        self._upload_id: str | None = created["UploadId"]
+        self._file = _PartWriter(self)
+
+    @property
+    def file(self) -> _PartWriter:  # type: ignore[override]
+        return self._file
+
+    def part_size(self) -> int:
+        return self._base_part_size * (1 + len(self._parts) // PARTS_PER_STEP)
+
+    def upload_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            raise OutputError(f"upload of {self.name} is no longer open")
+        number = len(self._parts) + 1
+        try:
+            response = self._client.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                                PartNumber=number, Body=data)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise OutputError(f"upload of {self.name} failed at part {number}: {describe(e)}") from None
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def commit(self) -> None:
+        """Upload what is left and complete; any failure on the way aborts, so nothing is left behind."""
+        try:
+            self._file.close()
+            rest = self._file.take_rest()
+            if rest or not self._parts:
+                self.upload_part(rest)
+            try:
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts})
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+                raise OutputError(f"cannot complete upload of {self.name}: {describe(e)}") from None
+        except BaseException:
+            self.abort()
+            raise
+        self._upload_id = None
+
+    def abort(self) -> None:
+        """Idempotent and quiet: it runs on the way out of a failure that is already being reported."""
+        self._file.close()
+        self._file.take_rest()
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is None:
+            return
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            log.warning("could not abort the upload of %s (%s); a bucket lifecycle rule "
+                        "AbortIncompleteMultipartUpload removes it later", self.name, describe(e))

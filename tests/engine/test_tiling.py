@@ -1,0 +1,111 @@
+"""Tiles: exact coverage, no seams, batching that does not change a pixel, OOM retries that keep going."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from streamup.engine import build_upscaler, default_tiling, tiling
+from streamup.engine.upscaler import TorchUpscaler
+from streamup.options import UpscaleOptions
+from tests.conftest import media
+from tests.engine.util import psnr
+
+
+def _frame(index: int = 10) -> np.ndarray:
+    with av.open(str(media("sr_gt_640x360.mkv"))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError("clip too short")
+
+
+@pytest.mark.parametrize(("h", "w", "tile", "pad"), [(360, 640, 128, 10), (241, 321, 64, 7), (50, 30, 16, 0)])
+def test_cores_cover_the_frame_exactly_once_and_windows_stay_inside(h: int, w: int, tile: int, pad: int) -> None:
+    covered = np.zeros((h, w), np.int32)
+    for t in tiling.plan(h, w, tile, pad):
+        covered[t.y0 : t.y1, t.x0 : t.x1] += 1
+        assert 0 <= t.wy0 <= t.y0 < t.y1 <= t.wy1 <= h and 0 <= t.wx0 <= t.x0 < t.x1 <= t.wx1 <= w
+        assert t.y0 - t.wy0 == min(pad, t.y0) and t.wy1 - t.y1 == min(pad, h - t.y1)
+    assert (covered == 1).all()
+
+
+def test_whole_frame_when_it_fits_or_tile_is_zero() -> None:
+    assert len(tiling.plan(90, 160, 160, 10)) == 1
+    assert len(tiling.plan(360, 640, 0, 10)) == 1
+    assert len(tiling.plan(360, 640, 128, 10)) == 15
+
+
+def test_group_by_shape_batches_equal_windows_across_frames() -> None:
+    tiles = tiling.plan(100, 100, 40, 5)
+    groups = tiling.group_by_shape((i, t) for i in range(2) for t in tiles)
+    assert sum(len(g) for g in groups) == 2 * len(tiles)
+    for group in groups:
+        assert len({t.window_shape for _, t in group}) == 1
+
+
+@pytest.mark.slow
+def test_tiled_output_has_no_seams_at_default_pad() -> None:
+    """A 96x96 crop in 32 px tiles (9 tiles, 12 seams) vs the same crop whole: >= 45 dB."""
+    crop = _frame()[100:196, 200:296]
+    pad = default_tiling("cpu")[1]
+    whole = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=0))
+    tiled = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=32, tile_pad=pad))
+    a, b = whole.upscale([crop])[0], tiled.upscale([crop])[0]
+    assert psnr(a, b) >= 45.0
+
+
+@pytest.mark.slow
+def test_batching_tiles_and_frames_gives_the_unbatched_result() -> None:
+    """Same windows, other batch sizes: only float summation order changes (rare 1-LSB rounding flips)."""
+    frame = _frame()[:80, :120]
+    frames = [frame, np.ascontiguousarray(frame[::-1])]
+    one = build_upscaler(UpscaleOptions(scale=2, device="cpu", precision="fp32", tile=32, batch=1))
+    many = build_upscaler(UpscaleOptions(scale=2, device="cpu", precision="fp32", tile=32, batch=8))
+    singles = [one.upscale([f])[0] for f in frames]
+    batched = many.upscale(frames)
+    for s, b in zip(singles, batched, strict=True):
+        assert s.shape == (160, 240, 3)
+        assert np.abs(s.astype(int) - b.astype(int)).max() <= 1
+        assert psnr(s, b) >= 60.0
+
+
+class _SmallMemory:
+    """The real network behind a memory limit: windows above ``limit`` pixels (times batch) raise CUDA's OOM."""
+
+    def __init__(self, model, limit: int) -> None:
+        self.model, self.limit, self.scale = model, limit, model.scale
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] * x.shape[2] * x.shape[3] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated limit)")
+        return self.model(x)
+
+
+@pytest.mark.slow
+def test_out_of_memory_halves_batch_then_tile_and_finishes() -> None:
+    frame = _frame()[:128, :128]
+    base = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=0))
+    assert isinstance(base, TorchUpscaler)
+    tight = TorchUpscaler(
+        _SmallMemory(base.model, limit=90 * 90), base.placement, scale=4, tile=0, tile_pad=10, batch=4,
+        name="tight",
+    )
+    out = tight.upscale([frame, frame])
+    # batch 4 -> 2 -> 1, then tile 128 -> 64 (64+2*10 = 84 px windows fit the 90x90 limit)
+    assert (tight.batch, tight.tile, tight.oom_retries) == (1, 64, 3)
+    assert psnr(out[0], base.upscale([frame])[0]) >= 45.0
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_out_of_memory_below_the_smallest_tile_is_an_error() -> None:
+    from streamup.engine.upscaler import OutOfMemory
+
+    base = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32"))
+    tight = TorchUpscaler(
+        _SmallMemory(base.model, limit=10), base.placement, scale=4, tile=0, tile_pad=10, batch=1, name="t"
+    )
+    with pytest.raises(OutOfMemory, match="64 px"):
+        tight.upscale([np.zeros((100, 100, 3), np.uint8)])

@@ -1,0 +1,112 @@
+"""A real S3 HTTP endpoint on 127.0.0.1: moto's server app behind a byte-counting WSGI layer.
+
+This is smart_open's own way of testing S3 (moto in server mode, plain HTTP on a free port), with one layer
+added in front: every GET response body is counted as werkzeug writes it to the socket, so a test can say
+exactly how many bytes the server sent. Nothing is patched in-process: boto3 and urllib3 talk HTTP to it.
+The tests' fixtures and benchmarks/s3_storage.py both start it through ``serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+REGION = "us-east-1"
+
+
+@dataclass
+class Get:
+    path: str
+    range: str | None
+    status: str = ""
+    bytes: int = 0
+
+
+@dataclass
+class CountingApp:
+    """WSGI middleware: records every GET with its Range header and the body bytes actually sent.
+
+    ``fail_uploads`` makes every upload_part answer 500 (a store that breaks mid-upload), so a test can watch
+    the sink give up and abort.
+    """
+
+    app: Callable[..., Iterable[bytes]]
+    gets: list[Get] = field(default_factory=list)
+    fail_uploads: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        query = environ.get("QUERY_STRING", "")
+        if self.fail_uploads and method == "PUT" and "partNumber=" in query:
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("500 Internal Server Error", [("Content-Type", "application/xml")])
+            return [b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"]
+        if method != "GET" or environ["PATH_INFO"].count("/") < 2:
+            return self.app(environ, start_response)  # not an object GET (bucket listings and the like)
+        record = Get(environ["PATH_INFO"], environ.get("HTTP_RANGE"))
+        with self.lock:
+            self.gets.append(record)
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            record.status = status
+            return start_response(status, headers, *exc)
+
+        return self._count(self.app(environ, recording_start_response), record)
+
+    @staticmethod
+    def _count(body: Iterable[bytes], record: Get) -> Iterator[bytes]:
+        try:
+            for chunk in body:
+                record.bytes += len(chunk)
+                yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    def served(self, key: str) -> int:
+        """Body bytes sent for GETs of ``key`` (any bucket) since the last ``reset``."""
+        with self.lock:
+            return sum(g.bytes for g in self.gets if g.path.endswith("/" + key))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.gets.clear()
+        self.fail_uploads = False
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    counter: CountingApp
+
+
+@contextmanager
+def serve(tls: tuple[str, str] | None = None) -> Iterator[S3Server]:
+    """A moto server on a free port (the OS picks it) for the duration of the ``with``; ``tls`` is a
+    (certificate, key) file pair to serve HTTPS. moto's state is per process, so two servers share buckets."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns everything else
+    counter = CountingApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, counter, threaded=True, request_handler=MotoRequestHandler,
+                         ssl_context=tls)
+    thread = threading.Thread(target=server.serve_forever, name="moto-s3", daemon=True)
+    thread.start()
+    try:
+        yield S3Server(f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}", counter)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """The environment a user would set for an S3-compatible store; subprocess tests pass it on."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION}

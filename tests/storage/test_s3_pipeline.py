@@ -1,0 +1,149 @@
+"""``streamup.upscale`` with S3 (and presigned https) at either end: fidelity, bytes read, nothing left over.
+
+Outputs are downloaded with boto3 and checked by the independent ffprobe checker
+(../shared/tools/fidelity.py): frame count, frame times, audio payload bytes and times, colour, rotation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import streamup.pipeline
+from streamup.engine.base import FrameUpscaler
+from streamup.errors import InputError, OutputError
+from streamup.options import UpscaleOptions
+from streamup.pipeline import upscale
+from tests.conftest import REPO, SHARED, media
+from tests.storage.conftest import S3, Presigner
+from tests.storage.s3_endpoint import s3_env
+
+FIDELITY = SHARED / "tools" / "fidelity.py"
+LANCZOS = UpscaleOptions(scale=2, model="lanczos")
+
+
+def assert_faithful(source: Path, output: Path) -> None:
+    check = subprocess.run([sys.executable, str(FIDELITY), "compare", str(source), str(output), "--scale", "2"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(("name", "out_ext"), [
+    ("moov_at_end.mp4", ".mp4"),            # moov at end in, fragmented mp4 out; B-frames, AAC priming
+    ("vfr_h264_aac.mp4", ".mp4"),           # variable frame rate survives fragmenting
+    ("hevc_pcm_640x360.mov", ".mov"),       # QuickTime, PCM audio, moov at end
+    ("two_audio_subs.mkv", ".mkv"),         # two audio streams and subtitles, Matroska streamed
+    ("odd_321x241_vp9_opus.webm", ".webm"),  # odd size, VP9 + Opus, WebM streamed
+])
+def test_s3_to_s3_round_trip_is_faithful(s3: S3, tmp_path: Path, name: str, out_ext: str) -> None:
+    source = media(name)
+    uri = s3.put(name, source)
+    s3.counter.reset()
+    result = upscale(uri, s3.uri("out" + out_ext), LANCZOS)
+    assert result.frames > 0
+    ratio = s3.counter.served(name) / source.stat().st_size
+    assert ratio <= 1.5, f"read {ratio:.2f}x the input"
+    assert s3.uploads() == []
+    head = s3.client.head_object(Bucket=s3.bucket, Key="out" + out_ext)
+    assert head["Metadata"] == {"source": uri, "model": "lanczos", "scale": "2",
+                                "streamup-version": streamup.__version__}
+    assert head["ContentType"].startswith("video/")
+    out = tmp_path / ("out" + out_ext)
+    out.write_bytes(s3.get("out" + out_ext))
+    assert_faithful(source, out)
+
+
+@pytest.mark.parametrize("name", ["faststart.mp4", "moov_at_end.mp4"])
+def test_upscale_reads_each_input_byte_about_once(s3: S3, tmp_path: Path, name: str) -> None:
+    source = media(name)
+    uri = s3.put(name, source)
+    s3.counter.reset()
+    upscale(uri, str(tmp_path / "out.mkv"), LANCZOS)
+    ratio = s3.counter.served(name) / source.stat().st_size
+    assert 0.99 < ratio <= 1.5, f"{name}: {ratio:.3f}x"
+
+
+def test_presigned_https_input_to_s3(s3: S3, presign: Presigner, tmp_path: Path) -> None:
+    source = media("moov_at_end.mp4")
+    s3.put("in.mp4", source)
+    url = presign("in.mp4")
+    upscale(url, s3.uri("out.mp4"), LANCZOS)
+    assert presign.counter.served("in.mp4") <= 1.5 * source.stat().st_size
+    head = s3.client.head_object(Bucket=s3.bucket, Key="out.mp4")
+    assert head["Metadata"]["source"] == url.split("?")[0], "no signature copied into metadata"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(s3.get("out.mp4"))
+    assert_faithful(source, out)
+
+
+def test_bad_ends_fail_before_any_work(s3: S3, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="input not found"):
+        upscale(s3.uri("missing.mp4"), str(tmp_path / "out.mp4"), LANCZOS)
+    s3.put("in.mp4", media("faststart.mp4"))
+    with pytest.raises(OutputError, match="output bucket does not exist"):
+        upscale(s3.uri("in.mp4"), "s3://no-such-bucket-here/out.mp4", LANCZOS)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _FailsAfter:
+    """A real upscaler that breaks after ``n`` frames, as a model can (out of memory, a bad weight)."""
+
+    def __init__(self, inner: FrameUpscaler, n: int) -> None:
+        self.inner, self.left = inner, n
+        self.scale, self.batch_frames, self.name = inner.scale, inner.batch_frames, inner.name
+
+    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.left -= len(frames)
+        if self.left < 0:
+            raise RuntimeError("engine failed mid-run")
+        return self.inner.upscale(frames)
+
+
+def test_failure_after_parts_were_uploaded_leaves_nothing(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lossless 720p frames fill two 5 MiB parts before the engine fails: the upload must be aborted."""
+    monkeypatch.setattr("streamup.storage.s3.PART_SIZE", 5 * 1024 * 1024)
+    build = streamup.pipeline.build_upscaler
+    monkeypatch.setattr(streamup.pipeline, "build_upscaler", lambda options: _FailsAfter(build(options), 40))
+    uri = s3.put("in.mp4", media("main_h264_aac_640x360.mp4"))
+    parts: list[int] = []
+    monkeypatch.setattr("streamup.storage.s3.S3Sink.upload_part",
+                        _counting(streamup.storage.s3.S3Sink.upload_part, parts))
+    with pytest.raises(RuntimeError, match="engine failed mid-run"):
+        upscale(uri, s3.uri("out.mkv"), UpscaleOptions(scale=2, model="lanczos", codec="ffv1"))
+    assert len(parts) >= 2, "the failure must come after parts went up"
+    assert s3.keys() == ["in.mp4"]
+    assert s3.uploads() == []
+
+
+def _counting(method, calls: list[int]):  # noqa: ANN001, ANN202 - wraps a bound method for the test above
+    def wrapper(self, data: bytes) -> None:  # noqa: ANN001
+        calls.append(len(data))
+        method(self, data)
+    return wrapper
+
+
+def test_a_run_creates_no_file_anywhere(s3: S3, tmp_path: Path) -> None:
+    """S3 -> S3 in a child process under strace: no file is opened for writing, and TMPDIR stays empty."""
+    uri = s3.put("in.mp4", media("moov_at_end.mp4"))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    trace = tmp_path / "trace"
+    env = {**os.environ, **s3_env(s3.endpoint), "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    code = (f"import streamup.pipeline as p, streamup.options as o; "
+            f"p.upscale({uri!r}, {s3.uri('out.mp4')!r}, o.UpscaleOptions(scale=2, model='lanczos'))")
+    run = subprocess.run(["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=open,openat,creat,mkdir,rename",
+                          sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert s3.keys() == ["in.mp4", "out.mp4"]
+    assert list(tmpdir.iterdir()) == []
+    writes = [line for line in trace.read_text().splitlines()
+              if re.search(r"O_WRONLY|O_RDWR|O_CREAT|creat\(|mkdir\(|rename\(", line)
+              and not re.search(r'"/dev/|= -1 E', line)]
+    assert writes == []
