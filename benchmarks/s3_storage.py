@@ -4,6 +4,7 @@ Runs its own moto S3 server on 127.0.0.1 (the one the tests use, which counts ev
 
     .venv/bin/python -m benchmarks.s3_storage ratio             # bytes served / object size, per reader
     .venv/bin/python -m benchmarks.s3_storage rss [CLIP] [MODEL] # peak RSS, S3->S3 vs local->local
+    .venv/bin/python -m benchmarks.s3_storage seek FILE...       # what a player's seek costs over S3
 
 ``ratio`` demuxes each clip whole with PyAV through streamup's ranged reader and, for comparison, through
 smart_open's S3 reader (default, and with ``range_chunk_size``). ``rss`` runs ``streamup upscale`` in a child
@@ -84,7 +85,8 @@ def rss(server: S3Server, clip: str, model: str) -> None:
     client.create_bucket(Bucket="bench")
     client.put_object(Bucket="bench", Key=clip, Body=(MEDIA / clip).read_bytes())
     env = {**os.environ, **s3_env(server.endpoint)}
-    streamup = [sys.executable, "-m", "streamup.cli", "upscale", "--model", model, "--scale", "2"]
+    streamup = [sys.executable, "-m", "streamup", "upscale", "--no-progress", "--model", model,
+                "--scale", "2"]
     out_name = Path(clip).stem + "_x2.mp4"
     with tempfile.TemporaryDirectory() as tmp:
         pairs = {"local -> local": (str(MEDIA / clip), f"{tmp}/{out_name}"),
@@ -92,6 +94,29 @@ def rss(server: S3Server, clip: str, model: str) -> None:
         for label, (src, dst) in pairs.items():
             peak, seconds = _peak_rss_mib([*streamup, src, dst], env)
             print(f"{label:15} {clip} model={model}: peak RSS {peak:7.1f} MiB, {seconds:5.1f} s")
+
+
+def seek(server: S3Server, files: list[str]) -> None:
+    """Open each file over S3, seek to 1/3, 2/3 of its duration and decode one frame: what a player pays."""
+    client = boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION)
+    client.create_bucket(Bucket="seek")
+    for i, file in enumerate(files):
+        key = f"{i}-{Path(file).name}"
+        client.put_object(Bucket="seek", Key=key, Body=Path(file).read_bytes())
+        size = Path(file).stat().st_size
+        server.counter.reset()
+        landed = []
+        with open_source(f"s3://seek/{key}") as source, av.open(source.file) as container:
+            video = container.streams.video[0]
+            opened = server.counter.served(key)
+            for fraction in (1 / 3, 2 / 3):
+                target = container.duration / 1e6 * fraction
+                container.seek(int(target / video.time_base), stream=video)
+                frame = next(container.decode(video))
+                landed.append(f"{target:.2f}s->{float(frame.time):.2f}s{'K' if frame.key_frame else ''}")
+        gets = len(server.counter.gets)
+        print(f"{Path(file).name:28} {size:9d} B: open {opened / size:.2f}x, open+2 seeks "
+              f"{server.counter.served(key) / size:.2f}x in {gets} GETs; landed {' '.join(landed)}")
 
 
 def main() -> None:
@@ -102,11 +127,15 @@ def main() -> None:
     r = sub.add_parser("rss")
     r.add_argument("clip", nargs="?", default="main_h264_aac_640x360.mp4")
     r.add_argument("model", nargs="?", default="lanczos")
+    s = sub.add_parser("seek")
+    s.add_argument("files", nargs="+")
     args = parser.parse_args()
     with serve() as server:
         os.environ.update(s3_env(server.endpoint))
         if args.what == "ratio":
             ratio(server)
+        elif args.what == "seek":
+            seek(server, args.files)
         else:
             rss(server, args.clip, args.model)
 

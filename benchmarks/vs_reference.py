@@ -72,9 +72,8 @@ def run_official(model: common.Model, clip: Path, out_dir: Path, scale: int) -> 
 
 def run_streamup(model: common.Model, clip: Path, out: Path, scale: int) -> common.TreeRun:
     cmd = [*streamup_command(), "upscale", str(clip), str(out), "--model", model.name, "--scale", str(scale),
-           "--device", "cpu"]
-    env = {**os.environ, "STREAMUP_WEIGHTS_DIR": str(common.WEIGHTS)}
-    return common.run_tree(cmd, cwd=common.REPO, env=env)
+           "--device", "cpu", "--weights-dir", str(common.WEIGHTS)]
+    return common.run_tree(cmd, cwd=common.REPO, env=dict(os.environ))
 
 
 def compare(model: common.Model, frames: int, repeats: int, scale: int, tmp: Path) -> dict[str, Any]:
@@ -140,8 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "command": "python benchmarks/reference/shim.py "
             "benchmarks/reference/inference_realesrgan_video.py -i CLIP -o DIR -n MODEL -s SCALE --fp32",
         },
-        "streamup": {"command": " ".join([*streamup_command()[:1], "upscale CLIP OUT.mp4 --model MODEL "
-                                          "--scale SCALE --device cpu"])},
+        "streamup": {"command": "streamup upscale CLIP OUT.mp4 --model MODEL --scale SCALE --device cpu "
+                     "--weights-dir ../shared/weights", "runs_as": streamup_command()[:2]},
         "models": results,
         "command": ".venv/bin/python -m benchmarks.vs_reference"
         + f" --repeats {args.repeats} --scale {args.scale}"

@@ -37,7 +37,9 @@ from realesrgan import RealESRGANer  # noqa: E402
 from realesrgan.archs.srvgg_arch import SRVGGNetCompact  # noqa: E402
 
 NETWORKS = {
-    "realesr-animevideov3": lambda: SRVGGNetCompact(3, 3, num_feat=64, num_conv=16, upscale=4, act_type="prelu"),
+    "realesr-animevideov3": lambda: SRVGGNetCompact(
+        3, 3, num_feat=64, num_conv=16, upscale=4, act_type="prelu"
+    ),
     "RealESRGAN_x4plus": lambda: RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32, scale=4),
     "RealESRGAN_x4plus_anime_6B": lambda: RRDBNet(3, 3, num_feat=64, num_block=6, num_grow_ch=32, scale=4),
 }

@@ -12,9 +12,10 @@ import threading
 from pathlib import Path
 
 import spandrel
+import torch
 
 from streamup.engine import device as device_mod
-from streamup.engine import loader, registry, weights
+from streamup.engine import loader, registry, tiling, weights
 from streamup.engine.base import FrameUpscaler
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.engine.upscaler import TorchUpscaler
@@ -26,18 +27,20 @@ __all__ = ["DEFAULT_MODEL", "FrameUpscaler", "build_upscaler", "default_tiling",
 DEFAULT_MODEL = "realesr-animevideov3"
 SCALES = (2, 4)
 
-# Measured defaults, see docs/engine.md. CPU: whole frames up to 512 px (no tile overhead, activations of a
-# 640x360 compact-model frame fit in ~1 GiB), batch 1 (2 cores are saturated by one frame). GPU: 512 px tiles
-# batched by 4 keep fp16 activations of the RRDB models within a few GiB while filling the device.
-_TILING = {"cpu": (512, 10, 1), "cuda": (512, 10, 4)}
-
 _lock = threading.Lock()
 _models: dict[tuple[str, str, str], spandrel.ImageModelDescriptor] = {}
 
 
-def default_tiling(device_type: str) -> tuple[int, int, int]:
-    """(tile, tile_pad, batch) used when options leave them unset."""
-    return _TILING.get(device_type, _TILING["cpu"])
+def default_tiling(
+    model: spandrel.ImageModelDescriptor, placement: device_mod.Placement
+) -> tuple[int, int, int]:
+    """(tile, tile_pad, batch) used when options leave them unset; see ``tiling`` for the reasoning."""
+    arch = model.architecture.id
+    if placement.device.type != "cuda":
+        return tiling.default_tile(arch, tiling.CPU_BUDGET, half=False), tiling.DEFAULT_PAD, 1
+    total = torch.cuda.get_device_properties(placement.device).total_memory
+    budget = total * tiling.GPU_SHARE / tiling.GPU_BATCH
+    return tiling.default_tile(arch, budget, half=True), tiling.DEFAULT_PAD, tiling.GPU_BATCH
 
 
 def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageModelDescriptor:
@@ -48,6 +51,7 @@ def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageM
         if model is None:
             model = loader.load_sr_model(path)
             model.to(placement.device).to(placement.weights_dtype).eval()
+            model.model.to(memory_format=torch.channels_last)  # measured: faster and -30% peak memory
             _models[key] = model
     return model
 
@@ -60,13 +64,18 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
     if name == "lanczos":
         return LanczosUpscaler(options.scale)
     info = registry.model_info(name)
-    if options.scale == 2 and info and info.x2_sibling and weights.find_local(info.x2_sibling, options.weights_dirs):
+    if (
+        options.scale == 2
+        and info
+        and info.x2_sibling
+        and weights.find_local(info.x2_sibling, options.weights_dirs)
+    ):
         name = info.x2_sibling  # same recipe trained for x2: native output and a quarter of the compute
     path = weights.resolve(name, options.weights_dirs)
     placement = device_mod.choose(options.device, options.precision, options.require_gpu)
     model = loaded_model(path, placement)
     loader.check_scale(model, path, options.scale)
-    tile, pad, batch = default_tiling(placement.device.type)
+    tile, pad, batch = default_tiling(model, placement)
     return TorchUpscaler(
         model,
         placement,

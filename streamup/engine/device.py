@@ -82,7 +82,9 @@ def choose(device: str = "auto", precision: str = "auto", require_gpu: bool = Fa
     if precision == "fp16":
         raise UsageError("fp16 is not supported on the CPU: use --precision fp32 or bf16")
     if precision == "bf16" and not cpu_bf16_fast():
-        log.warning("this CPU (%s) has no native bf16: bf16 runs several times slower than fp32", cpu_capability())
+        log.warning(
+            "this CPU (%s) has no native bf16: bf16 runs several times slower than fp32", cpu_capability()
+        )
     return Placement(torch.device("cpu"), _cpu_auto() if precision == "auto" else precision)
 
 

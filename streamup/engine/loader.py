@@ -24,7 +24,9 @@ def load_sr_model(path: Path) -> spandrel.ImageModelDescriptor:
     except spandrel.UnsupportedModelError:
         raise ModelError(f"{path}: {_what_state_dict(path)}, not an architecture spandrel knows") from None
     except Exception as exc:  # torch.load fails in many ways on junk; the file, not the stack, is the story
-        raise ModelError(f"{path}: {_what_file(path)}, not loadable PyTorch weights ({_short(exc)})") from None
+        raise ModelError(
+            f"{path}: {_what_file(path)}, not loadable PyTorch weights ({_short(exc)})"
+        ) from None
     arch = model.architecture.name
     if not isinstance(model, spandrel.ImageModelDescriptor) or model.purpose != "SR":
         raise ModelError(f"{path}: a {arch} {model.purpose} model, not an image super-resolution model")
@@ -56,7 +58,9 @@ def _what_file(path: Path) -> str:
     if size == 0:
         return "an empty file"
     if head.startswith(b"PK"):
-        return f"a truncated or corrupt PyTorch archive ({size} bytes)" if not _zip_ok(path) else "a zip archive"
+        return (
+            f"a truncated or corrupt PyTorch archive ({size} bytes)" if not _zip_ok(path) else "a zip archive"
+        )
     if head.startswith(_PICKLE_MAGIC):
         return f"a truncated or corrupt legacy PyTorch file ({size} bytes)"
     try:

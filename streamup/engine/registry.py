@@ -43,7 +43,7 @@ class ModelInfo:
     accepted_sha256: tuple[str, ...] = ()
 
     def checksum_ok(self, digest: str) -> bool:
-        """Whether a file with this SHA-256 is this model (the release file or a known faithful conversion)."""
+        """Whether a file with this SHA-256 is this model: the release file or a known conversion."""
         return digest == self.sha256 or digest in self.accepted_sha256
 
 

@@ -8,6 +8,11 @@ kept, so the pad's border artifacts are cropped away and tiles never show seams.
 
 Windows of equal shape can be stacked into one forward call; ``group_by_shape`` collects them (interior
 windows of a frame, and the same windows across frames, share a shape).
+
+Default tile size comes from a memory budget per forward call, not a fixed number: the measured peak
+activation memory per input pixel differs 8x between the compact and the RRDB networks (see docs/engine.md),
+and on the CPU bigger windows are strictly faster (less pad recomputed, fewer calls), so the largest window
+that fits the budget is the right one. The CPU runs one window at a time (two cores are busy with one).
 """
 
 from __future__ import annotations
@@ -16,6 +21,17 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+DEFAULT_PAD = 10  # RealESRGANer's default; the seam test shows >= 45 dB against whole-frame output with it
+MIN_TILE = 64
+# Peak resident bytes per input pixel of one fp32 forward, channels_last, measured on the CPU with
+# ru_maxrss at 128x128 input (docs/engine.md): Compact 1.2 KB, RRDB (ESRGAN) 9.5 KB. Unknown architectures
+# (transformers and the like) get a conservative 16 KB.
+BYTES_PER_PIXEL = {"Compact": 1.2e3, "ESRGAN": 9.5e3}
+UNKNOWN_BYTES_PER_PIXEL = 16e3
+CPU_BUDGET = 1 << 30  # 1 GiB per forward: a 640x360 compact frame runs whole, RRDB in ~320 px tiles
+GPU_SHARE = 0.2  # of the device's memory for one forward (all windows of a batch together)
+GPU_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Tile:
 
 
 def plan(height: int, width: int, tile: int, pad: int) -> list[Tile]:
-    """Tiles covering a ``height x width`` frame; one whole-frame tile when ``tile`` is 0 or the frame fits."""
+    """Tiles covering a ``height x width`` frame; one whole-frame tile if ``tile`` is 0 or the frame fits."""
     if tile <= 0 or (height <= tile and width <= tile):
         return [Tile(0, height, 0, width, 0, height, 0, width)]
     tiles = []
@@ -46,7 +62,16 @@ def plan(height: int, width: int, tile: int, pad: int) -> list[Tile]:
             y0, x0 = ty * tile, tx * tile
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
             tiles.append(
-                Tile(y0, y1, x0, x1, max(y0 - pad, 0), min(y1 + pad, height), max(x0 - pad, 0), min(x1 + pad, width))
+                Tile(
+                    y0,
+                    y1,
+                    x0,
+                    x1,
+                    max(y0 - pad, 0),
+                    min(y1 + pad, height),
+                    max(x0 - pad, 0),
+                    min(x1 + pad, width),
+                )
             )
     return tiles
 
@@ -57,3 +82,10 @@ def group_by_shape(items: Iterable[tuple[int, Tile]]) -> list[list[tuple[int, Ti
     for frame_index, tile in items:
         groups[tile.window_shape].append((frame_index, tile))
     return list(groups.values())
+
+
+def default_tile(arch_id: str, budget_bytes: float, half: bool) -> int:
+    """The largest tile (multiple of 32, at least 64) whose window fits ``budget_bytes`` of activations."""
+    per_pixel = BYTES_PER_PIXEL.get(arch_id, UNKNOWN_BYTES_PER_PIXEL) * (0.5 if half else 1.0)
+    side = math.sqrt(budget_bytes / per_pixel) - 2 * DEFAULT_PAD
+    return max(MIN_TILE, int(side) // 32 * 32)

@@ -20,11 +20,11 @@ import torch
 from streamup.engine import tiling
 from streamup.engine.device import Placement
 from streamup.engine.resize import downscale
+from streamup.engine.tiling import MIN_TILE
 from streamup.errors import StreamupError, UsageError
 
 log = logging.getLogger(__name__)
 
-MIN_TILE = 64
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -45,7 +45,7 @@ class TorchUpscaler:
         tile_pad: int,
         batch: int,
         name: str,
-        channels_last: bool = False,
+        channels_last: bool = True,
     ) -> None:
         self.model = model
         self.placement = placement
@@ -80,8 +80,11 @@ class TorchUpscaler:
                 raise OutOfMemory(f"out of {self.placement.device} memory even for one {MIN_TILE} px tile")
             self.tile = max(MIN_TILE, current // 2)
         log.warning(
-            "%s: out of %s memory; retrying with batch %d, tile %d", self.name, self.placement.device,
-            self.batch, self.tile,
+            "%s: out of %s memory; retrying with batch %d, tile %d",
+            self.name,
+            self.placement.device,
+            self.batch,
+            self.tile,
         )
 
     @torch.inference_mode()
@@ -110,12 +113,14 @@ class TorchUpscaler:
         return [np.ascontiguousarray(f, dtype=dtype) for f in result]
 
     def _forward(self, windows: torch.Tensor, maxval: float) -> torch.Tensor:
-        """Network output for integer windows, clamped and rounded back to integers (as the reference does)."""
+        """Network output for integer windows, clamped and rounded back to integers like the reference."""
         x = windows.to(self.placement.weights_dtype) / maxval
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16) if self.placement.autocast else contextlib.nullcontext()
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if self.placement.autocast
+            else contextlib.nullcontext()
         )
         with autocast:
             y = self.model(x)

@@ -1,11 +1,11 @@
 """Where a model's weights file comes from: a fixed, explainable resolution order, and a verified download.
 
-Order: an explicit file; ``--weights-dir`` folders, then ``STREAMUP_WEIGHTS_DIR`` (an ``os.pathsep`` list); the
+Order: an explicit file; ``--weights-dir`` folders, then ``STREAMUP_WEIGHTS_DIR`` (``os.pathsep`` list); the
 user cache (``$XDG_CACHE_HOME/streamup/weights``); the weights bundled in the package; else a download of the
 official release file into the cache. A job never half-uses a download: the file is hashed while it streams,
 checked against the manifest and only then renamed into place, so the cache holds verified files or nothing.
 ``STREAMUP_OFFLINE=1`` forbids the download (air-gapped workers fail fast with the fetch command instead).
-``STREAMUP_WEIGHTS_MIRROR`` replaces the release base URL (``<mirror>/<release>/<file>``) for internal mirrors.
+``STREAMUP_WEIGHTS_MIRROR`` replaces the release base URL (``<mirror>/<release>/<file>``): internal mirrors.
 """
 
 from __future__ import annotations

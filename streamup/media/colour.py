@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 # AVColorSpace values (libavutil/pixfmt.h) that mean "not said".
 _UNSPECIFIED = (2, 3)  # UNSPECIFIED, RESERVED
@@ -21,6 +22,11 @@ _BT601 = 5  # BT470BG: what untagged SD content is, by convention
 _SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 # AVColorRange
 MPEG, JPEG = 1, 2
+
+# swscale's default fast path rounds down in each direction: a decode→RGB→encode round trip darkens the
+# picture by ~1.1 code values. Accurate rounding with full chroma interpolation makes the round trip exact to
+# ~0.03 code values for about 1 ms more per 640x360 frame.
+_EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 # Largest frame that is still "SD" for the untagged-matrix convention (PAL 720x576 and anything below).
 _SD_MAX = (1024, 576)
@@ -75,6 +81,7 @@ def to_rgb(frame: av.VideoFrame, colour: Colour, fmt: str) -> np.ndarray:
         src_colorspace=colour.sws_matrix,
         src_color_range=colour.range,
         dst_color_range=JPEG,
+        interpolation=_EXACT,
     )
     return rgb.to_ndarray()
 
@@ -88,6 +95,7 @@ def from_rgb(image: np.ndarray, colour: Colour, pix_fmt: str) -> av.VideoFrame:
         dst_colorspace=colour.sws_matrix,
         src_color_range=JPEG,
         dst_color_range=colour.range,
+        interpolation=_EXACT,
     )
     out.colorspace = colour.matrix
     out.color_range = colour.range

@@ -63,7 +63,8 @@ class Decoder:
         try:
             self._container = av.open(file, mode="r")
         except (av.FFmpegError, OSError, ValueError) as e:  # an empty file fails with a bare EINVAL
-            raise InputError(f"not a readable video: {name} ({ffmpeg_reason(e)})") from None
+            why = "empty file" if _is_empty(file) else ffmpeg_reason(e)
+            raise InputError(f"not a readable video: {name} ({why})") from None
         try:
             self._video = self._find_video()
             self.passthrough: list[av.stream.Stream] = [
@@ -159,3 +160,10 @@ class Decoder:
     def _convert(self, frame: av.VideoFrame) -> VideoFrame:
         pts = frame.pts if frame.pts is not None else frame.dts
         return VideoFrame(colour.to_rgb(frame, self.info.colour, self._rgb), pts, self._video.time_base)
+
+
+def _is_empty(file: BinaryIO) -> bool:
+    try:
+        return file.seek(0, 2) == 0
+    except (OSError, ValueError):
+        return False

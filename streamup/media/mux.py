@@ -34,7 +34,10 @@ CONTENT_TYPES = {
 # Fragmented mp4 needs no seek back to write its index: what a non-seekable sink (an S3 upload) requires.
 # delay_moov holds the moov until the first fragment is cut, so it can carry the edit list (B-frame delay,
 # AAC priming); without it every timestamp shifts by the B-frame delay (measured: +83 ms, docs/storage.md).
-_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof+delay_moov"}
+# frag_duration (µs) also cuts a fragment every 2 s: the muxer holds a whole fragment in memory, and with
+# keyframe cuts alone that is a whole GOP (x264: up to 250 frames) before the upload sees a byte.
+_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof+delay_moov",
+               "frag_duration": "2000000"}
 
 
 @dataclass(frozen=True)
@@ -73,24 +76,35 @@ def _default_codec(container: str, bit_depth: int) -> str:
     return "libx264" if bit_depth <= 8 else "libx265"
 
 
-# Per encoder: (default crf, the option the user's --preset sets, its default, fixed options).
-# crf/preset mean the same to a user whatever the encoder calls them; VP9's "preset" is its cpu-used speed.
+# Per encoder: (default crf, the option --preset sets, its default, fixed options). --crf and --preset mean
+# the same to a user whatever the encoder: x264-style preset names also drive VP9's cpu-used and SVT-AV1's
+# numeric preset (a number is passed through as it is).
 _ENCODERS: dict[str, tuple[int | None, str | None, str | None, dict[str, str]]] = {
     "libx264": (18, "preset", "medium", {}),
     "libx265": (20, "preset", "medium", {"x265-params": "log-level=error"}),
-    "libvpx-vp9": (30, "cpu-used", "4", {"b": "0", "row-mt": "1", "deadline": "good"}),
-    "libsvtav1": (30, "preset", "8", {}),
+    "libvpx-vp9": (30, "cpu-used", "medium", {"b": "0", "row-mt": "1", "deadline": "good"}),
+    "libsvtav1": (30, "preset", "medium", {}),
     "ffv1": (None, None, None, {"level": "3", "slicecrc": "1"}),
+}
+_PRESET_NAMES = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+)
+_NUMERIC_PRESETS = {
+    "libvpx-vp9": ("8", "7", "6", "5", "5", "4", "3", "2", "1"),
+    "libsvtav1": ("12", "11", "10", "9", "9", "8", "6", "4", "2"),
 }
 
 
 def _codec_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
-    crf, preset_key, preset, fixed = _ENCODERS.get(codec, (None, None, None, {}))
+    crf, preset_key, preset_default, fixed = _ENCODERS.get(codec, (None, None, None, {}))
     options = dict(fixed)
     if settings.crf is not None or crf is not None:
         options["crf"] = str(settings.crf if settings.crf is not None else crf)
-    if preset_key and (settings.preset or preset):
-        options[preset_key] = settings.preset or preset or ""
+    preset = settings.preset or preset_default
+    if preset_key and preset:
+        if codec in _NUMERIC_PRESETS and preset in _PRESET_NAMES:
+            preset = _NUMERIC_PRESETS[codec][_PRESET_NAMES.index(preset)]
+        options[preset_key] = preset
     return options
 
 
@@ -162,7 +176,7 @@ class Encoder:
         mapped: dict[int, av.stream.Stream] = {}
         dropped: list[str] = []
         for s in streams:
-            codec = s.codec_context.name if s.codec_context else "unknown"
+            codec = s.codec_context.codec.canonical_name if s.codec_context else "unknown"
             label = f"{s.type} stream #{s.index} ({codec}{', ' + s.language if s.language else ''})"
             if codec not in self._out.supported_codecs:
                 if s.type == "audio":

@@ -10,7 +10,9 @@ import torch
 from streamup.engine import device
 from streamup.errors import UsageError
 
-no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="fallback behaviour is for machines without CUDA")
+no_cuda = pytest.mark.skipif(
+    torch.cuda.is_available(), reason="fallback behaviour is for machines without CUDA"
+)
 
 
 def test_cpu_auto_precision_follows_the_detected_bf16_support(monkeypatch: pytest.MonkeyPatch) -> None:

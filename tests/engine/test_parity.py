@@ -34,7 +34,9 @@ def test_fp32_matches_realesrganer(key: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["realesr-animevideov3/odd33x27/x4/tile0", "realesr-animevideov3/odd33x27/x2/tile0"])
+@pytest.mark.parametrize(
+    "key", ["realesr-animevideov3/odd33x27/x4/tile0", "realesr-animevideov3/odd33x27/x2/tile0"]
+)
 def test_bf16_close_to_realesrganer(key: str) -> None:
     out = _run(key, "bf16")
     assert psnr(out, reference()[key]) >= 45.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamup.engine import build_upscaler, default_tiling, tiling
+from streamup.engine import build_upscaler, tiling
 from streamup.engine.upscaler import TorchUpscaler
 from streamup.options import UpscaleOptions
 from tests.conftest import media
@@ -23,7 +23,9 @@ def _frame(index: int = 10) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("h", "w", "tile", "pad"), [(360, 640, 128, 10), (241, 321, 64, 7), (50, 30, 16, 0)])
-def test_cores_cover_the_frame_exactly_once_and_windows_stay_inside(h: int, w: int, tile: int, pad: int) -> None:
+def test_cores_cover_the_frame_exactly_once_and_windows_stay_inside(
+    h: int, w: int, tile: int, pad: int
+) -> None:
     covered = np.zeros((h, w), np.int32)
     for t in tiling.plan(h, w, tile, pad):
         covered[t.y0 : t.y1, t.x0 : t.x1] += 1
@@ -50,7 +52,7 @@ def test_group_by_shape_batches_equal_windows_across_frames() -> None:
 def test_tiled_output_has_no_seams_at_default_pad() -> None:
     """A 96x96 crop in 32 px tiles (9 tiles, 12 seams) vs the same crop whole: >= 45 dB."""
     crop = _frame()[100:196, 200:296]
-    pad = default_tiling("cpu")[1]
+    pad = tiling.DEFAULT_PAD
     whole = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=0))
     tiled = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=32, tile_pad=pad))
     a, b = whole.upscale([crop])[0], tiled.upscale([crop])[0]
@@ -73,7 +75,7 @@ def test_batching_tiles_and_frames_gives_the_unbatched_result() -> None:
 
 
 class _SmallMemory:
-    """The real network behind a memory limit: windows above ``limit`` pixels (times batch) raise CUDA's OOM."""
+    """The real network behind a memory limit: batches above ``limit`` pixels raise CUDA's OOM error."""
 
     def __init__(self, model, limit: int) -> None:
         self.model, self.limit, self.scale = model, limit, model.scale
@@ -90,7 +92,12 @@ def test_out_of_memory_halves_batch_then_tile_and_finishes() -> None:
     base = build_upscaler(UpscaleOptions(scale=4, device="cpu", precision="fp32", tile=0))
     assert isinstance(base, TorchUpscaler)
     tight = TorchUpscaler(
-        _SmallMemory(base.model, limit=90 * 90), base.placement, scale=4, tile=0, tile_pad=10, batch=4,
+        _SmallMemory(base.model, limit=90 * 90),
+        base.placement,
+        scale=4,
+        tile=0,
+        tile_pad=10,
+        batch=4,
         name="tight",
     )
     out = tight.upscale([frame, frame])

@@ -12,7 +12,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "reference.npz"
 
 @cache
 def reference() -> dict[str, np.ndarray]:
-    """RealESRGANer outputs made by tools/make_reference_fixtures.py (keys model/crop/xS/tileT, input/crop)."""
+    """RealESRGANer outputs from tools/make_reference_fixtures.py (keys model/crop/xS/tileT, input/crop)."""
     with np.load(FIXTURES) as data:
         return {key: data[key] for key in data.files}
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +23,19 @@ from streamup.engine.base import FrameUpscaler
 from streamup.errors import InputError, OutputError
 from streamup.options import UpscaleOptions
 from streamup.pipeline import upscale
+from streamup.storage.s3 import S3Sink
 from tests.conftest import REPO, SHARED, media
 from tests.storage.conftest import S3, Presigner
 from tests.storage.s3_endpoint import s3_env
 
 FIDELITY = SHARED / "tools" / "fidelity.py"
 LANCZOS = UpscaleOptions(scale=2, model="lanczos")
+QUICK = UpscaleOptions(scale=2, model="lanczos", preset="ultrafast")  # where only the input side matters
 
 
 def assert_faithful(source: Path, output: Path) -> None:
-    check = subprocess.run([sys.executable, str(FIDELITY), "compare", str(source), str(output), "--scale", "2"],
-                           capture_output=True, text=True)
+    argv = [sys.executable, str(FIDELITY), "compare", str(source), str(output), "--scale", "2"]
+    check = subprocess.run(argv, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -65,7 +69,7 @@ def test_upscale_reads_each_input_byte_about_once(s3: S3, tmp_path: Path, name: 
     source = media(name)
     uri = s3.put(name, source)
     s3.counter.reset()
-    upscale(uri, str(tmp_path / "out.mkv"), LANCZOS)
+    upscale(uri, str(tmp_path / "out.mkv"), QUICK)
     ratio = s3.counter.served(name) / source.stat().st_size
     assert 0.99 < ratio <= 1.5, f"{name}: {ratio:.3f}x"
 
@@ -107,43 +111,72 @@ class _FailsAfter:
 
 
 def test_failure_after_parts_were_uploaded_leaves_nothing(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lossless 720p frames fill two 5 MiB parts before the engine fails: the upload must be aborted."""
+    """Lossless 720p frames fill 5 MiB parts before the engine fails: the upload must be aborted."""
     monkeypatch.setattr("streamup.storage.s3.PART_SIZE", 5 * 1024 * 1024)
     build = streamup.pipeline.build_upscaler
-    monkeypatch.setattr(streamup.pipeline, "build_upscaler", lambda options: _FailsAfter(build(options), 40))
+    monkeypatch.setattr(streamup.pipeline, "build_upscaler", lambda options: _FailsAfter(build(options), 60))
     uri = s3.put("in.mp4", media("main_h264_aac_640x360.mp4"))
     parts: list[int] = []
-    monkeypatch.setattr("streamup.storage.s3.S3Sink.upload_part",
-                        _counting(streamup.storage.s3.S3Sink.upload_part, parts))
+    monkeypatch.setattr(S3Sink, "upload_part", _counting(S3Sink.upload_part, parts))
     with pytest.raises(RuntimeError, match="engine failed mid-run"):
         upscale(uri, s3.uri("out.mkv"), UpscaleOptions(scale=2, model="lanczos", codec="ffv1"))
-    assert len(parts) >= 2, "the failure must come after parts went up"
+    assert parts, "the failure must come after parts went up"
     assert s3.keys() == ["in.mp4"]
     assert s3.uploads() == []
 
 
-def _counting(method, calls: list[int]):  # noqa: ANN001, ANN202 - wraps a bound method for the test above
-    def wrapper(self, data: bytes) -> None:  # noqa: ANN001
+def _counting(method: Callable[[S3Sink, bytes], None], calls: list[int]) -> Callable[[S3Sink, bytes], None]:
+    def wrapper(self: S3Sink, data: bytes) -> None:
         calls.append(len(data))
         method(self, data)
     return wrapper
 
 
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamup", "upscale", "--model", "lanczos", "--no-progress", *args]
+
+
 def test_a_run_creates_no_file_anywhere(s3: S3, tmp_path: Path) -> None:
-    """S3 -> S3 in a child process under strace: no file is opened for writing, and TMPDIR stays empty."""
+    """S3 -> S3 by the CLI in a child process under strace: no file is opened for writing (nor a directory
+    made, nor anything renamed) anywhere, and TMPDIR stays empty."""
     uri = s3.put("in.mp4", media("moov_at_end.mp4"))
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     trace = tmp_path / "trace"
     env = {**os.environ, **s3_env(s3.endpoint), "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
-    code = (f"import streamup.pipeline as p, streamup.options as o; "
-            f"p.upscale({uri!r}, {s3.uri('out.mp4')!r}, o.UpscaleOptions(scale=2, model='lanczos'))")
-    run = subprocess.run(["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=open,openat,creat,mkdir,rename",
-                          sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True)
+    strace = ["strace", "-f", "-qq", "--seccomp-bpf", "-o", str(trace),
+              "-e", "trace=open,openat,creat,mkdir,rename"]
+    run = subprocess.run([*strace, *_cli("--preset", "ultrafast", uri, s3.uri("out.mp4"))],
+                         env=env, cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert s3.keys() == ["in.mp4", "out.mp4"]
     assert list(tmpdir.iterdir()) == []
-    writes = [line for line in trace.read_text().splitlines()
+    lines = trace.read_text().splitlines()
+    assert sum("libav" in line for line in lines) > 0, "the trace must see the run's opens"
+    writes = [line for line in lines
               if re.search(r"O_WRONLY|O_RDWR|O_CREAT|creat\(|mkdir\(|rename\(", line)
               and not re.search(r'"/dev/|= -1 E', line)]
     assert writes == []
+
+
+def test_sigterm_mid_upload_aborts_it(s3: S3) -> None:
+    """What a container runtime does on stop: the CLI exits 143 and leaves no object and no upload."""
+    uri = s3.put("in.mp4", media("main_h264_aac_640x360.mp4"))
+    env = {**os.environ, **s3_env(s3.endpoint)}
+    child = subprocess.Popen(_cli("--codec", "ffv1", uri, s3.uri("out.mkv")), env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not s3.uploads():  # the sink is open: encoding has started
+            assert child.poll() is None and time.monotonic() < deadline, "the run ended before uploading"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].startswith("streamup: error:"), stderr
+    assert s3.keys() == ["in.mp4"]
+    assert s3.uploads() == []

@@ -1,0 +1,35 @@
+# streamup in a container: `docker run IMAGE upscale s3://bucket/in.mp4 s3://bucket/out.mp4`.
+#
+#   docker build -t streamup .                                         # PyPI torch: CUDA build, also runs on CPU
+#   docker build -t streamup:cpu \
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .  # CPU-only torch, ~1.5 GB smaller
+#
+# The GPU needs no CUDA base image: PyPI's torch wheels carry the CUDA runtime; the host's NVIDIA driver and
+# the NVIDIA container toolkit (`docker run --gpus all`) provide the rest. FFmpeg comes inside PyAV's wheel.
+# Weights: bundled default model; others from a read-only volume at /weights, or downloaded at first use and
+# verified against the SHA-256 manifest into the user cache (mount /home/streamup/.cache to keep them).
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+
+ARG TORCH_INDEX_URL=https://pypi.org/simple
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STREAMUP_WEIGHTS_DIR=/weights
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY weights ./weights
+COPY streamup ./streamup
+# The README's install line, split in two so TORCH_INDEX_URL picks the torch build without touching the rest.
+RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.14.1 torchvision==0.29.1 \
+ && pip install . \
+ && rm -rf /src \
+ && useradd --create-home --uid 10001 --shell /usr/sbin/nologin streamup
+
+USER streamup
+WORKDIR /home/streamup
+ENTRYPOINT ["streamup"]
+CMD ["--help"]

@@ -1,0 +1,112 @@
+"""Model-only speed of the engine on this machine: seconds per frame, no decode/encode.
+
+    .venv/bin/python benchmarks/engine_speed.py                      # the closing-note table (a few minutes)
+    .venv/bin/python benchmarks/engine_speed.py --model RealESRGAN_x4plus --crop 128x128 --frames 1
+
+Frames are real (sr_gt_640x360.mkv). Slow models run on a crop and the time is scaled to 640x360 by pixel
+count (the networks are fully convolutional: cost is linear in pixels, as the crop-size sweep in
+docs/engine.md shows); the printed line says so. Uses ``STREAMUP_WEIGHTS_DIR`` (default ../shared/weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from streamup.engine import build_upscaler, device
+from streamup.options import UpscaleOptions
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO.parent / "shared" / "media" / "sr_gt_640x360.mkv"
+FULL = (360, 640)
+
+# model, precision, crop (h, w) or None for the full frame, frames timed
+PLAN = [
+    ("realesr-animevideov3", "fp32", None, 3),
+    ("realesr-animevideov3", "bf16", (90, 160), 1),
+    ("realesr-animevideov3", "fp32", (90, 160), 2),
+    ("RealESRGAN_x4plus_anime_6B", "fp32", (90, 160), 1),
+    ("RealESRGAN_x4plus", "fp32", (90, 160), 1),
+]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def frames(count: int, crop: tuple[int, int] | None) -> list[np.ndarray]:
+    out = []
+    with av.open(str(CLIP)) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            out.append(np.ascontiguousarray(rgb[: crop[0], : crop[1]]) if crop else rgb)
+            if len(out) == count:
+                return out
+    return out
+
+
+def measure(model: str, precision: str, crop: tuple[int, int] | None, count: int, args) -> None:
+    options = UpscaleOptions(
+        scale=args.scale, model=model, device="cpu", precision=precision, tile=args.tile, batch=args.batch
+    )
+    upscaler = build_upscaler(options)
+    if args.channels_last:
+        upscaler.channels_last = True  # type: ignore[attr-defined]
+    batch = frames(count + 1, crop)
+    upscaler.upscale(batch[:1])  # warm-up: first-call allocations and kernel selection
+    start = time.perf_counter()
+    for f in batch[1:]:
+        upscaler.upscale([f])
+    per_frame = (time.perf_counter() - start) / count
+    h, w = batch[0].shape[:2]
+    full = per_frame * (FULL[0] * FULL[1]) / (h * w)
+    note = "" if (h, w) == FULL else f" (measured on {w}x{h}, scaled by pixel count)"
+    tile = upscaler.tile  # type: ignore[attr-defined]
+    print(
+        f"{model:28s} {precision:5s} x{args.scale} tile={tile} batch={upscaler.batch_frames} "
+        f"channels_last={args.channels_last}: {per_frame:7.3f} s/frame at {w}x{h} -> "
+        f"{full:8.2f} s/frame at 640x360{note}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="engine model-only speed on the CPU")
+    parser.add_argument("--model")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--crop", help="HxW crop, e.g. 90x160; default full 640x360")
+    parser.add_argument("--frames", type=int, default=2)
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--tile", type=int)
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--channels-last", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("STREAMUP_WEIGHTS_DIR", str(REPO.parent / "shared" / "weights"))
+    info = device.describe()
+    print(
+        f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()}), "
+        f"capability {info['cpu_capability']}, bf16 native: {info['cpu_bf16_fast']}; torch {info['torch']}"
+    )
+    if args.model:
+        crop = tuple(int(v) for v in args.crop.split("x")) if args.crop else None
+        measure(args.model, args.precision, crop, args.frames, args)  # type: ignore[arg-type]
+        return
+    for model, precision, crop, count in PLAN:
+        measure(model, precision, crop, count, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""The seed's tier timing table, measured on this machine, per model and per reading of "1080p".
+
+The seed claims, for 1920x1080 30 fps video on t3.xlarge (CPU, $0.17/h) and g4dn.xlarge (GPU, $0.53/h)
+with RealESRGAN_x4plus, 4/8 min (CPU 2x/4x) and 25/50 s (GPU 2x/4x) per 10 s of video, about linear in
+length. This script runs the real pipeline (``streamup.upscale``: decode, engine, encode, real files) on
+real footage (``bench_1920x1080_h264_aac.mp4``, brought to each input size with
+``ffmpeg -vf scale=W:H:flags=lanczos``) for every tier, model and reading:
+
+  reading "input"   the input is 1920x1080 (output 3840x2160 at 2x, 7680x4320 at 4x)
+  reading "output"  the output is 1920x1080 (input 960x540 at 2x, 480x270 at 4x)
+
+Each measurement is a fresh process; its steady-state seconds per frame run from the end of the warm-up
+frame(s) to the closed output file. Where a full frame takes too long here (x4plus on a CPU: minutes per
+1080p frame) the clip is a centre crop of the scaled footage and the time is scaled by the pixels the engine
+actually runs (its tile windows, padding included): conv cost is linear in pixels (see floor.py). A row is
+``extrapolated`` unless that length was run end to end at full size (``--end-to-end-budget``); the 60 s and
+300 s rows are s/frame x frames. Costs are this machine's time priced at the seed's instance prices, not the
+instance's own speed.
+
+    .venv/bin/python -m benchmarks.tiers [--quick] [--device cpu|gpu] [--json] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common
+
+FPS = 30  # the seed's table is for 30 fps video
+LENGTHS = (10, 60, 300)
+READINGS = ("input", "output")
+FULL = (1920, 1080)
+SOURCE = common.MEDIA / "bench_1920x1080_h264_aac.mp4"
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    device: str
+    scale: int
+    instance: str
+    usd_per_hour: float
+
+
+TIERS = {
+    t.name: t
+    for t in (
+        Tier("basic", "cpu", 2, "t3.xlarge", 0.17),
+        Tier("standard", "cpu", 4, "t3.xlarge", 0.17),
+        Tier("premium", "gpu", 2, "g4dn.xlarge", 0.53),
+        Tier("pro", "gpu", 4, "g4dn.xlarge", 0.53),
+    )
+}
+# The seed's rows as written (they are not exactly linear: its 1 min row is 6.25x its 10 s row).
+CLAIMED = {
+    "basic": {10: 240, 60: 1500, 300: 7500},
+    "standard": {10: 480, 60: 3000, 300: 15000},
+    "premium": {10: 25, 60: 150, 300: 750},
+    "pro": {10: 50, 60: 300, 300: 1500},
+}
+CLAIMED_MEMORY = {"cpu": "3-6 GB RAM", "gpu": "2-5 GB VRAM"}
+
+# Largest measured input per model on a CPU (a centre crop when the input is bigger), timed frames after one
+# warm-up frame. animevideov3 (~1.2 MFLOP/px) runs 960x540 frames in seconds; x4plus (~36 MFLOP/px) needs
+# ~4 s of pure compute for 160x90 on 2 AVX2 cores.
+CPU_PLAN = {"animevideov3": ((960, 540), 4), "x4plus": ((160, 90), 2)}
+CPU_QUICK = {"animevideov3": ((160, 90), 1), "x4plus": ((64, 36), 1)}
+# A GPU runs every input whole; more frames because each is fast and a GPU needs a few to settle.
+GPU_PLAN = {"animevideov3": (None, 24), "x4plus": (None, 12)}
+GPU_QUICK = {"animevideov3": (None, 6), "x4plus": (None, 3)}
+GPU_WARMUP, CPU_WARMUP = 3, 1
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to time: a model at one scale on one input size (shared by the three length rows)."""
+
+    model: common.Model
+    scale: int
+    reading: str
+    device: str
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return FULL if self.reading == "input" else (FULL[0] // self.scale, FULL[1] // self.scale)
+
+
+def window_pixels(width: int, height: int, device: str) -> int:
+    """Input pixels the engine runs through the network for one frame: its tile windows, padding included."""
+    from streamup.engine import default_tiling, tiling
+
+    tile, pad, _ = default_tiling("cuda" if device == "gpu" else "cpu")
+    return sum((t.wy1 - t.wy0) * (t.wx1 - t.wx0) for t in tiling.plan(height, width, tile, pad))
+
+
+def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    gpu = unit.device == "gpu"
+    plan = (GPU_QUICK if args.quick else GPU_PLAN) if gpu else (CPU_QUICK if args.quick else CPU_PLAN)
+    limit, timed = plan[unit.model.key]
+    warmup = GPU_WARMUP if gpu else CPU_WARMUP
+    w, h = unit.input_size
+    crop = None
+    if limit and (w > limit[0] or h > limit[1]):
+        crop = (min(w, limit[0]), min(h, limit[1]))
+    mw, mh = crop or (w, h)
+    name = f"{unit.model.key}-x{unit.scale}-{unit.reading}"
+    clip = common.make_clip(SOURCE, tmp / f"{name}.mp4", size=(w, h), crop=crop, frames=warmup + timed)
+    runs = [
+        common.measure("pipeline", src=clip, dst=tmp / f"{name}-out.mkv", model=unit.model.key,
+                       scale=unit.scale, device=unit.device, warmup=warmup)
+        for _ in range(args.repeats)
+    ]
+    factor = window_pixels(w, h, unit.device) / window_pixels(mw, mh, unit.device)
+    per_frame = [r["steady_s_per_frame"] * factor for r in runs]
+    result: dict[str, Any] = {
+        "input": f"{w}x{h}",
+        "measured_input": f"{mw}x{mh}" + (f" (centre crop of the {w}x{h} footage)" if crop else ""),
+        "pixel_factor": factor,
+        "frames_timed": timed,
+        "warmup_frames": warmup,
+        "s_per_frame": common.spread(per_frame),
+        "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+        "peak_vram_bytes": max((r["peak_vram_bytes"] or 0) for r in runs) or None,
+        "memory_measured_at": f"{mw}x{mh} input",
+        "runs": runs,
+    }
+    predicted_10s = statistics.median(per_frame) * FPS * 10
+    if not crop and predicted_10s <= args.end_to_end_budget:
+        long_clip = common.make_clip(SOURCE, tmp / f"{name}-10s.mp4", size=(w, h), frames=FPS * 10, loop=True,
+                                     fps=FPS)
+        e2e = common.measure("pipeline", src=long_clip, dst=tmp / f"{name}-10s-out.mkv", model=unit.model.key,
+                             scale=unit.scale, device=unit.device, warmup=warmup)
+        result["end_to_end_10s"] = e2e
+    return result
+
+
+def estimate(measured: dict[str, Any], length: int) -> tuple[float, bool, str]:
+    """(seconds, extrapolated, how) for a clip of ``length`` s from one unit's measurements."""
+    e2e = measured.get("end_to_end_10s")
+    if e2e and length == 10:
+        return e2e["seconds_total"], False, "end to end, full size, 300 frames"
+    if e2e:
+        rate = e2e["seconds_total"] / e2e["frames"]
+        return rate * FPS * length, True, "the 10 s end-to-end run's s/frame x frames"
+    how = "steady-state s/frame x frames"
+    if measured["pixel_factor"] != 1:
+        how += f", scaled from {measured['measured_input']} by pixels x{measured['pixel_factor']:.1f}"
+    return measured["s_per_frame"]["median"] * FPS * length, True, how
+
+
+def cells_for(unit: Unit, measured: dict[str, Any] | None, reason: str | None) -> list[dict[str, Any]]:
+    tiers = [t for t in TIERS.values() if t.device == unit.device and t.scale == unit.scale]
+    out = []
+    for tier in tiers:
+        for length in LENGTHS:
+            frames = FPS * length
+            claimed = CLAIMED[tier.name][length]
+            cell: dict[str, Any] = {
+                "tier": tier.name,
+                "length_s": length,
+                "reading": unit.reading,
+                "model": unit.model.name,
+                "device": unit.device,
+                "scale": unit.scale,
+                "input": f"{unit.input_size[0]}x{unit.input_size[1]}",
+                "frames": frames,
+                "claimed_seconds": claimed,
+                "instance": tier.instance,
+                "usd_per_hour": tier.usd_per_hour,
+                "claimed_usd_per_video_minute": CLAIMED[tier.name][60] / 3600 * tier.usd_per_hour,
+            }
+            if measured is None:
+                cell.update(seconds=None, extrapolated=False, ratio=None, peak_rss_bytes=None,
+                            peak_vram_bytes=None, note=reason)
+                out.append(cell)
+                continue
+            seconds, extrapolated, method = estimate(measured, length)
+            cell.update(
+                seconds=seconds,
+                extrapolated=extrapolated,
+                method=method,
+                s_per_frame=measured["s_per_frame"],
+                ratio=seconds / claimed,
+                peak_rss_bytes=measured["peak_rss_bytes"],
+                peak_vram_bytes=measured["peak_vram_bytes"],
+                memory_measured_at=measured["memory_measured_at"],
+                usd_per_video_minute_this_machine_time=seconds / length * 60 / 3600 * tier.usd_per_hour,
+            )
+            out.append(cell)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    machine = common.machine()
+    have_gpu = bool(machine["gpu"])
+    units_out: dict[str, Any] = {}
+    cells: list[dict[str, Any]] = []
+    with common.scratch() as tmpdir:
+        for key in args.models:
+            model = common.MODELS[key]
+            for reading in READINGS:
+                for device in ("cpu", "gpu"):
+                    for scale in (2, 4):
+                        unit = Unit(model, scale, reading, device)
+                        measured, reason = None, None
+                        if device == "gpu" and not have_gpu:
+                            reason = "not measured (no GPU)"
+                        elif device != args.device:
+                            reason = f"not measured (run with --device {device})"
+                        else:
+                            measured = measure_unit(unit, args, Path(tmpdir))
+                            units_out[f"{key}/x{scale}/{reading}/{device}"] = measured
+                            print(f"# {key} x{scale} {reading}-1080p on {device}: "
+                                  f"{measured['s_per_frame']['median']:.3f} s/frame (median)", flush=True)
+                        cells += cells_for(unit, measured, reason)
+    return {
+        "benchmark": "tiers",
+        "quick": args.quick,
+        "device": args.device,
+        "repeats": args.repeats,
+        "machine": machine,
+        "machine_line": common.machine_line(machine),
+        "fps": FPS,
+        "source": f"{SOURCE.name} scaled with ffmpeg -vf scale=W:H:flags=lanczos (then crop=W:H centred "
+        "where marked), written lossless (x264 -qp 0)",
+        "claimed_memory": CLAIMED_MEMORY,
+        "cost_note": "usd_per_video_minute_this_machine_time prices THIS machine's time at the seed's "
+        "instance price; it is not what the instance would cost",
+        "units": units_out,
+        "cells": cells,
+        "command": f".venv/bin/python -m benchmarks.tiers --device {args.device} --repeats {args.repeats}"
+        + (" --quick" if args.quick else "")
+        + (f" --end-to-end-budget {args.end_to_end_budget:g}" if args.end_to_end_budget else ""),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"## Tier table measured on {result['machine_line']}",
+        "",
+        "Each cell: this machine's time for a 30 fps clip of that length (* = extrapolated from steady-state "
+        "s/frame; † = also scaled by pixel count from a crop), then the seed's claim and measured / claimed.",
+        "",
+    ]
+    cells = result["cells"]
+    for model in dict.fromkeys(c["model"] for c in cells):
+        for reading in READINGS:
+            sub = [c for c in cells if c["model"] == model and c["reading"] == reading]
+            if not sub:
+                continue
+            what = "1080p input" if reading == "input" else "1080p output (input 960x540 2x, 480x270 4x)"
+            lines += [f"### {model}, {what}", "", "| length | " + " | ".join(
+                f"{t.name} ({t.device.upper()} {t.scale}x)" for t in TIERS.values()) + " |",
+                "| --- |" + " --- |" * len(TIERS)]
+            for length in LENGTHS:
+                row = [f"{length} s" if length < 60 else f"{length // 60} min"]
+                for tier in TIERS:
+                    c = next(c for c in sub if c["tier"] == tier and c["length_s"] == length)
+                    row.append(cell_text(c))
+                lines.append("| " + " | ".join(row) + " |")
+            lines.append("")
+    lines += [
+        "### Per measurement",
+        "",
+        "| model | tier | reading | input | measured on | s/frame (min / median) | peak RSS | "
+        "$ / video-min (this machine's time at the instance price) | claimed $ / video-min |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        if c["length_s"] != 60 or c["seconds"] is None:
+            continue
+        sf = c["s_per_frame"]
+        lines.append(
+            f"| {c['model']} | {c['tier']} | {c['reading']} | {c['input']} | {c['memory_measured_at']} | "
+            f"{sf['min']:.3f} / {sf['median']:.3f} | {c['peak_rss_bytes'] / 2**30:.2f} GiB | "
+            f"${c['usd_per_video_minute_this_machine_time']:.2f} | ${c['claimed_usd_per_video_minute']:.3f} |"
+        )
+    lines += ["", f"Claimed memory: CPU {CLAIMED_MEMORY['cpu']}, GPU {CLAIMED_MEMORY['gpu']}. "
+              "Peak RSS is of the measured run (its input size is in 'measured on').", "",
+              f"Command: `{result['command']}` (finished {result['finished_utc']})", ""]
+    return "\n".join(lines)
+
+
+def cell_text(c: dict[str, Any]) -> str:
+    claim = common.fmt_seconds(c["claimed_seconds"])
+    if c["seconds"] is None:
+        return f"{c['note']} (claim {claim})"
+    mark = ""
+    if c["extrapolated"]:
+        mark = "*†" if "scaled from" in c["method"] else "*"
+    return f"{common.fmt_seconds(c['seconds'])}{mark} (claim {claim}, {c['ratio']:.3g}x)"
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    colours = {"RealESRGAN_x4plus": "tab:red", "realesr-animevideov3": "tab:blue"}
+    markers = {("input", "basic"): "o", ("input", "standard"): "s", ("output", "basic"): "^",
+               ("output", "standard"): "D", ("input", "premium"): "P", ("input", "pro"): "X",
+               ("output", "premium"): "v", ("output", "pro"): "*"}
+    measured = [c for c in result["cells"] if c["seconds"] is not None]
+    for c in measured:
+        ax.scatter(c["claimed_seconds"], c["seconds"], color=colours.get(c["model"], "k"),
+                   marker=markers[(c["reading"], c["tier"])], s=40,
+                   facecolors="none" if c["extrapolated"] else colours.get(c["model"], "k"))
+    lo = min([c["claimed_seconds"] for c in measured] + [c["seconds"] for c in measured]) / 2
+    hi = max([c["claimed_seconds"] for c in measured] + [c["seconds"] for c in measured]) * 2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = claimed")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("seed's claimed time (s)")
+    ax.set_ylabel("time on this machine (s); hollow = extrapolated")
+    for model, colour in colours.items():
+        ax.scatter([], [], color=colour, marker="o", label=model)
+    for (reading, tier), marker in markers.items():
+        if any(c["reading"] == reading and c["tier"] == tier for c in measured):
+            ax.scatter([], [], color="grey", marker=marker, label=f"{tier}, 1080p {reading}")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"Tier table: claimed vs measured\n{result['machine_line']}", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny crops, one timed frame: a smoke test")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per measurement (min/median reported)")
+    parser.add_argument("--models", nargs="+", choices=list(common.MODELS), default=list(common.MODELS))
+    parser.add_argument("--end-to-end-budget", type=float, default=0.0,
+                        help="run the 10 s row end to end (300 frames, full size) where predicted <= S s")
+    parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
+    parser.add_argument("--out", type=Path, help="result stem (default results/tiers-DEVICE[-quick])")
+    args = parser.parse_args()
+    result = run(args)
+    stem = args.out or common.RESULTS / (f"tiers-{args.device}" + ("-quick" if args.quick else ""))
+    common.write_json(stem.with_suffix(".json"), result)
+    stem.with_suffix(".md").write_text(markdown(result))
+    plot(result, stem.with_suffix(".png"))
+    print(json.dumps(result, indent=2) if args.json else markdown(result))
+
+
+if __name__ == "__main__":
+    main()
