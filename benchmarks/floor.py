@@ -25,10 +25,12 @@ from typing import Any
 from benchmarks import common
 
 FRAME_SIZES = {"640x360": (640, 360), "960x540": (960, 540), "1920x1080": (1920, 1080), "480x270": (480, 270)}
-# Measured clip per model (a centre crop of the 1080p footage scaled to 640x360): big enough that the network,
-# not per-call overhead, dominates; small enough for x4plus on 2 cores (~3.6 s floor at 160x90).
-CLIPS = {"x4plus": (160, 90), "animevideov3": (640, 360)}
-QUICK_CLIPS = {"x4plus": (64, 36), "animevideov3": (160, 90)}
+# Measured clip per model (a centre crop of the 1080p footage scaled to 640x360) and timed calls: big enough
+# that the network, not per-call overhead, dominates; small enough for x4plus on 2 cores (~4 s floor per
+# 160x90 frame, and the engine takes 4 frames per call there).
+CLIPS = {"x4plus": ((160, 90), 1), "animevideov3": ((640, 360), 2)}
+QUICK_CLIPS = {"x4plus": ((64, 36), 1), "animevideov3": ((160, 90), 1)}
+PIPELINE_FRAMES, QUICK_PIPELINE_FRAMES = 8, 5  # a warm-up batch of 4 frames, then timed ones
 
 
 def matmul_peak(dtype_name: str, device: str, budget_s: float = 3.0) -> dict[str, Any]:
@@ -83,16 +85,16 @@ def count_flops(model: common.Model) -> dict[str, Any]:
 
 
 def measured(
-    model: common.Model, size: tuple[int, int], frames: int, device: str, tmp: Path
+    model: common.Model, size: tuple[int, int], calls: int, quick: bool, device: str, tmp: Path
 ) -> dict[str, Any]:
-    """Model-only, bare-network and end-to-end s/frame on one clip, each in its own process."""
+    """Bare-network, model-only and end-to-end s/frame on one clip, each in its own process."""
     clip = common.make_clip(
         common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{model.key}.mp4",
-        size=(640, 360), crop=size, frames=frames + 1,
+        size=(640, 360), crop=size, frames=QUICK_PIPELINE_FRAMES if quick else PIPELINE_FRAMES,
     )
     kw = {"src": clip, "model": model.key, "scale": 4, "device": device, "warmup": 1}
-    network = common.measure("network", **kw, frames=frames)
-    engine = common.measure("engine", **kw, frames=frames)
+    network = common.measure("network", **kw, frames=calls)
+    engine = common.measure("engine", **kw, frames=calls)
     pipe = common.measure("pipeline", **kw, dst=tmp / f"{model.key}-out.mkv")
     return {"network": network, "engine": engine, "pipeline": pipe}
 
@@ -115,7 +117,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     precision = "fp16" if gpu else "bf16" if bf16_fast else "fp32"
     peak = peaks[precision]["gflops"] * 1e9
     clips = QUICK_CLIPS if args.quick else CLIPS
-    frames = 1 if args.quick else args.frames
     models: dict[str, Any] = {}
     with common.scratch() as tmpdir:
         for key, model in common.MODELS.items():
@@ -126,17 +127,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "flops_per_frame": {k: per_px * w * h for k, (w, h) in FRAME_SIZES.items()},
                 "floor_s_per_frame": {k: per_px * w * h / peak for k, (w, h) in FRAME_SIZES.items()},
             }
-            runs = [
-                measured(model, clips[key], frames, args.device, Path(tmpdir)) for _ in range(args.repeats)
-            ]
-            w, h = clips[key]
+            (w, h), calls = clips[key]
+            tmp = Path(tmpdir)
+            runs = [measured(model, (w, h), calls, args.quick, args.device, tmp) for _ in range(args.repeats)]
             floor_clip = per_px * w * h / peak
             net = [r["network"]["s_per_frame_min"] for r in runs]
             eng = [r["engine"]["s_per_frame_min"] for r in runs]
             e2e = [pipeline_s_per_frame(r["pipeline"]) for r in runs]
             entry["measured"] = {
                 "clip": f"{w}x{h} centre crop of bench_1920x1080_h264_aac.mp4 scaled to 640x360 (lanczos)",
-                "frames_timed": frames,
+                "timed_calls": calls,
                 "floor_s_per_frame": floor_clip,
                 "network_s_per_frame": common.spread(net),
                 "engine_s_per_frame": common.spread(eng),
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "precision": precision,
         "models": models,
         "command": f".venv/bin/python -m benchmarks.floor --device {args.device}"
-        + (" --quick" if args.quick else "") + f" --repeats {args.repeats} --frames {args.frames}",
+        + (" --quick" if args.quick else "") + f" --repeats {args.repeats}",
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -209,9 +209,8 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    parser.add_argument("--quick", action="store_true", help="tiny clips, one timed frame: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="tiny clips, one timed call: a smoke test")
     parser.add_argument("--repeats", type=int, default=2, help="runs per model (min/median reported)")
-    parser.add_argument("--frames", type=int, default=3, help="timed frames per run after one warm-up frame")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/floor-DEVICE[-quick])")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
   pipeline  streamup.upscale end to end (decode → engine → encode, real files); per-frame times come from the
             progress callback, so the steady state excludes model load and the first (warm-up) frames.
-  engine    model only: frames decoded up front, then ``build_upscaler(options).upscale`` timed per call.
+  engine    model only: one batch decoded up front, then ``build_upscaler(options).upscale`` timed per call.
   network   the bare network: one fp32 (CPU) / fp16 (GPU) forward of a whole frame, no tiling, no conversions.
 """
 
@@ -51,6 +51,7 @@ def steady(marks: list[tuple[float, int]], end: float, frames: int, warmup: int)
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     import streamup
+    from streamup.engine import build_upscaler
 
     marks: list[tuple[float, int]] = []
 
@@ -61,10 +62,16 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     opts = options(args.model, args.scale, args.device)
     result = streamup.upscale(args.src, args.dst, opts, progress=progress)
     end = time.perf_counter()
+    # The engine caches the loaded network, so this only reads the tiling the run used.
+    upscaler = build_upscaler(opts)
     return {
         "seconds_total": end - start,
         "frames": result.frames,
         "steady_s_per_frame": steady(marks, end, result.frames, args.warmup),
+        "progress_reports": len(marks),
+        "batch_frames": upscaler.batch_frames,
+        "tile": getattr(upscaler, "tile", None),
+        "tile_pad": getattr(upscaler, "tile_pad", None),
         "stage_busy_s": dict(result.stage_busy_s),
         "model_used": result.model,
         **peak_memory(),
@@ -82,26 +89,28 @@ def decode(src: str, count: int) -> list[np.ndarray]:
 
 
 def run_engine(args: argparse.Namespace) -> dict[str, Any]:
+    """``--warmup`` untimed calls, then ``--frames`` timed calls, each with one batch of ``batch_frames``."""
     from streamup.engine import build_upscaler
 
     start = time.perf_counter()
     upscaler = build_upscaler(options(args.model, args.scale, args.device))
     load = time.perf_counter() - start
-    frames = decode(args.src, args.warmup + args.frames)
-    step = upscaler.batch_frames
+    batch = decode(args.src, upscaler.batch_frames)
+    batch += batch[-1:] * (upscaler.batch_frames - len(batch))  # a clip shorter than a batch: repeat a frame
     times = []
-    for i in range(0, len(frames) - step + 1, step):
+    for _ in range(args.warmup + args.frames):
         t = time.perf_counter()
-        upscaler.upscale(frames[i : i + step])
-        times.append((time.perf_counter() - t) / step)
-    skip = -(-args.warmup // step)
-    steady_times = times[skip:] or times
-    h, w = frames[0].shape[:2]
+        upscaler.upscale(batch)
+        times.append((time.perf_counter() - t) / len(batch))
+    steady_times = times[args.warmup :]
+    h, w = batch[0].shape[:2]
     return {
         "load_seconds": load,
         "width": w,
         "height": h,
-        "batch_frames": step,
+        "batch_frames": len(batch),
+        "tile": getattr(upscaler, "tile", None),
+        "tile_pad": getattr(upscaler, "tile_pad", None),
         "s_per_frame": steady_times,
         "s_per_frame_min": min(steady_times),
         **peak_memory(),
@@ -144,8 +153,9 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--frames", type=int, default=3, help="timed frames after warm-up (engine, network)")
-    parser.add_argument("--warmup", type=int, default=1, help="frames excluded from the steady state")
+    parser.add_argument("--frames", type=int, default=3, help="timed calls after warm-up (engine, network)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed calls (engine, network); pipeline: frames before the steady state")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     args = parser.parse_args()
     if args.threads:

@@ -104,13 +104,15 @@ def seek(server: S3Server, files: list[str]) -> None:
         key = f"{i}-{Path(file).name}"
         client.put_object(Bucket="seek", Key=key, Body=Path(file).read_bytes())
         size = Path(file).stat().st_size
+        with av.open(file) as local:  # streamed Matroska has no duration in its header: measure it
+            duration = max(float(p.pts * p.time_base) for p in local.demux(video=0) if p.pts is not None)
         server.counter.reset()
         landed = []
         with open_source(f"s3://seek/{key}") as source, av.open(source.file) as container:
             video = container.streams.video[0]
             opened = server.counter.served(key)
             for fraction in (1 / 3, 2 / 3):
-                target = container.duration / 1e6 * fraction
+                target = duration * fraction
                 container.seek(int(target / video.time_base), stream=video)
                 frame = next(container.decode(video))
                 landed.append(f"{target:.2f}s->{float(frame.time):.2f}s{'K' if frame.key_frame else ''}")

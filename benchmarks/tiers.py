@@ -66,15 +66,16 @@ CLAIMED = {
 }
 CLAIMED_MEMORY = {"cpu": "3-6 GB RAM", "gpu": "2-5 GB VRAM"}
 
-# Largest measured input per model on a CPU (a centre crop when the input is bigger), timed frames after one
-# warm-up frame. animevideov3 (~1.2 MFLOP/px) runs 960x540 frames in seconds; x4plus (~36 MFLOP/px) needs
-# ~4 s of pure compute for 160x90 on 2 AVX2 cores.
-CPU_PLAN = {"animevideov3": ((960, 540), 4), "x4plus": ((160, 90), 2)}
-CPU_QUICK = {"animevideov3": ((160, 90), 1), "x4plus": ((64, 36), 1)}
-# A GPU runs every input whole; more frames because each is fast and a GPU needs a few to settle.
-GPU_PLAN = {"animevideov3": (None, 24), "x4plus": (None, 12)}
-GPU_QUICK = {"animevideov3": (None, 6), "x4plus": (None, 3)}
-GPU_WARMUP, CPU_WARMUP = 3, 1
+# (largest measured input, frames) per model. On a CPU a bigger input is measured on a centre crop of this
+# size; the engine there takes frames 4 at a time, so 8 frames = a warm-up batch (model load, kernel set-up)
+# and a timed one. animevideov3 (~1.2 MFLOP/px) runs 640x360 in seconds; x4plus (~36 MFLOP/px) needs ~4 s of
+# pure compute per 160x90 frame on 2 AVX2 cores.
+CPU_PLAN = {"animevideov3": ((640, 360), 8), "x4plus": ((160, 90), 8)}
+CPU_QUICK = {"animevideov3": ((160, 90), 5), "x4plus": ((64, 36), 5)}
+# A GPU runs every input whole, over more frames (fast, and a GPU needs a few batches to settle).
+GPU_PLAN = {"animevideov3": (None, 48), "x4plus": (None, 24)}
+GPU_QUICK = {"animevideov3": (None, 16), "x4plus": (None, 12)}
+WARMUP = {"cpu": 1, "gpu": 8}  # frames before the steady state starts (the first report at or past this)
 
 
 @dataclass(frozen=True)
@@ -91,39 +92,45 @@ class Unit:
         return FULL if self.reading == "input" else (FULL[0] // self.scale, FULL[1] // self.scale)
 
 
-def window_pixels(width: int, height: int, device: str) -> int:
-    """Input pixels the engine runs through the network for one frame: its tile windows, padding included."""
-    from streamup.engine import default_tiling, tiling
+def window_pixels(width: int, height: int, tile: int, pad: int) -> int:
+    """Input pixels the network runs for one frame: the tile windows (the official grid), padding included."""
+    if tile <= 0 or (width <= tile and height <= tile):
+        return width * height
 
-    tile, pad, _ = default_tiling("cuda" if device == "gpu" else "cpu")
-    return sum((t.wy1 - t.wy0) * (t.wx1 - t.wx0) for t in tiling.plan(height, width, tile, pad))
+    def spans(size: int) -> int:
+        return sum(min(s + tile + pad, size) - max(s - pad, 0) for s in range(0, size, tile))
+
+    return spans(width) * spans(height)
 
 
 def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     gpu = unit.device == "gpu"
     plan = (GPU_QUICK if args.quick else GPU_PLAN) if gpu else (CPU_QUICK if args.quick else CPU_PLAN)
-    limit, timed = plan[unit.model.key]
-    warmup = GPU_WARMUP if gpu else CPU_WARMUP
+    limit, frames = plan[unit.model.key]
+    warmup = WARMUP[unit.device]
     w, h = unit.input_size
     crop = None
     if limit and (w > limit[0] or h > limit[1]):
         crop = (min(w, limit[0]), min(h, limit[1]))
     mw, mh = crop or (w, h)
     name = f"{unit.model.key}-x{unit.scale}-{unit.reading}"
-    clip = common.make_clip(SOURCE, tmp / f"{name}.mp4", size=(w, h), crop=crop, frames=warmup + timed)
+    clip = common.make_clip(SOURCE, tmp / f"{name}.mp4", size=(w, h), crop=crop, frames=frames, loop=True)
     runs = [
         common.measure("pipeline", src=clip, dst=tmp / f"{name}-out.mkv", model=unit.model.key,
                        scale=unit.scale, device=unit.device, warmup=warmup)
         for _ in range(args.repeats)
     ]
-    factor = window_pixels(w, h, unit.device) / window_pixels(mw, mh, unit.device)
+    tile, pad = runs[0]["tile"] or 0, runs[0]["tile_pad"] or 0
+    factor = window_pixels(w, h, tile, pad) / window_pixels(mw, mh, tile, pad)
     per_frame = [r["steady_s_per_frame"] * factor for r in runs]
     result: dict[str, Any] = {
         "input": f"{w}x{h}",
         "measured_input": f"{mw}x{mh}" + (f" (centre crop of the {w}x{h} footage)" if crop else ""),
+        "engine_tile": tile,
+        "engine_tile_pad": pad,
         "pixel_factor": factor,
-        "frames_timed": timed,
-        "warmup_frames": warmup,
+        "frames": frames,
+        "batch_frames": runs[0]["batch_frames"],
         "s_per_frame": common.spread(per_frame),
         "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
         "peak_vram_bytes": max((r["peak_vram_bytes"] or 0) for r in runs) or None,

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from streamup.media.mux import EncodeSettings, encoder_options
+
 # Codecs a default job may need: encoders for every container's default, decoders for common inputs.
 REQUIRED_ENCODERS = ("libx264", "libx265", "libvpx-vp9")
-OPTIONAL_ENCODERS = ("ffv1", "libsvtav1")
+OPTIONAL_ENCODERS = ("ffv1",)
 REQUIRED_DECODERS = ("h264", "hevc", "vp9", "aac")
 
 
@@ -31,7 +33,7 @@ def _encodes(codec: str) -> str | None:
     """Encode two frames with ``codec`` into memory; None on success, else FFmpeg's reason."""
     try:
         with av.open(io.BytesIO(), mode="w", format="matroska") as out:
-            stream = out.add_stream(codec, rate=24)
+            stream = out.add_stream(codec, rate=24, options=encoder_options(codec, EncodeSettings()))
             stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
             for i in range(2):
                 frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")

@@ -20,19 +20,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
 from streamup import __version__
-from streamup.engine import build_upscaler
-from streamup.engine.base import FrameUpscaler
 from streamup.errors import Cancelled
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
 from streamup.storage import open_sink, open_source
+
+if TYPE_CHECKING:  # importing anything under streamup.engine imports torch (seconds): only when needed
+    from streamup.engine.base import FrameUpscaler
 
 # Items (frames or packets) each queue may hold. Small on purpose: a queued 4K frame is 25 MB before and
 # 100-400 MB after upscaling; a few in flight are enough to keep every stage busy.
@@ -134,6 +135,14 @@ def upscale(
         output=encoder.info,
         stage_busy_s=dict(run.busy),
     )
+
+
+def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
+    """The engine's upscaler, imported on first use: importing torch takes seconds, and an unusable input
+    should be refused before that."""
+    from streamup.engine import build_upscaler as build
+
+    return build(options)
 
 
 def _extension(uri: str) -> str:

@@ -33,14 +33,16 @@ _models: dict[tuple[str, str, str], spandrel.ImageModelDescriptor] = {}
 
 def default_tiling(
     model: spandrel.ImageModelDescriptor, placement: device_mod.Placement
-) -> tuple[int, int, int]:
-    """(tile, tile_pad, batch) used when options leave them unset; see ``tiling`` for the reasoning."""
+) -> tuple[int, int, int, int]:
+    """(tile, tile_pad, batch, max batch pixels) used when options leave them unset; reasons in ``tiling``."""
     arch = model.architecture.id
     if placement.device.type != "cuda":
-        return tiling.default_tile(arch, tiling.CPU_BUDGET, half=False), tiling.DEFAULT_PAD, 1
-    total = torch.cuda.get_device_properties(placement.device).total_memory
-    budget = total * tiling.GPU_SHARE / tiling.GPU_BATCH
-    return tiling.default_tile(arch, budget, half=True), tiling.DEFAULT_PAD, tiling.GPU_BATCH
+        budget, batch, half = float(tiling.CPU_BUDGET), tiling.CPU_BATCH, False
+    else:
+        budget = torch.cuda.get_device_properties(placement.device).total_memory * tiling.GPU_SHARE
+        batch, half = tiling.GPU_BATCH, True
+    tile = tiling.default_tile(arch, budget / batch if half else budget, half)
+    return tile, tiling.DEFAULT_PAD, batch, tiling.budget_pixels(arch, budget, half)
 
 
 def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageModelDescriptor:
@@ -71,11 +73,11 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
         and weights.find_local(info.x2_sibling, options.weights_dirs)
     ):
         name = info.x2_sibling  # same recipe trained for x2: native output and a quarter of the compute
-    path = weights.resolve(name, options.weights_dirs)
     placement = device_mod.choose(options.device, options.precision, options.require_gpu)
+    path = weights.resolve(name, options.weights_dirs)
     model = loaded_model(path, placement)
     loader.check_scale(model, path, options.scale)
-    tile, pad, batch = default_tiling(model, placement)
+    tile, pad, batch, max_pixels = default_tiling(model, placement)
     return TorchUpscaler(
         model,
         placement,
@@ -83,5 +85,6 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
         tile=tile if options.tile is None else options.tile,
         tile_pad=pad if options.tile_pad is None else options.tile_pad,
         batch=batch if options.batch is None else options.batch,
+        max_batch_pixels=max_pixels if options.batch is None else None,
         name=name if not weights.is_path_like(name) else Path(name).stem,
     )

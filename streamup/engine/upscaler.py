@@ -5,6 +5,8 @@ output is clamped and rounded straight into an integer output frame, as ``RealES
 output never exists as a float32 copy. A network scale above the requested one is brought down with the
 reference's lanczos resize (``resize.downscale``). On CUDA out-of-memory the same frames are retried with half
 the batch, then half the tile (down to 64 px); ``oom_retries`` counts those retries for metrics.
+``batch`` caps the windows per forward call and ``max_batch_pixels`` (the default memory budget) caps their
+total size, so the same default batches four small frames but runs big frames one at a time.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TorchUpscaler:
         tile_pad: int,
         batch: int,
         name: str,
+        max_batch_pixels: int | None = None,
         channels_last: bool = True,
     ) -> None:
         self.model = model
@@ -55,6 +58,7 @@ class TorchUpscaler:
         self.tile_pad = tile_pad
         self.batch = max(1, batch)
         self.batch_frames = self.batch
+        self.max_batch_pixels = max_batch_pixels
         self.name = name
         self.channels_last = channels_last
         self.oom_retries = 0
@@ -64,10 +68,10 @@ class TorchUpscaler:
             return []
         dtype = _check(frames)
         while True:
-            try:
+            # leave the except scope before retrying, so the failed attempt's tensors are really freed
+            with contextlib.suppress(torch.OutOfMemoryError):
                 return self._upscale(frames, dtype)
-            except torch.OutOfMemoryError:
-                self._shrink_after_oom(frames[0].shape[:2])
+            self._shrink_after_oom(frames[0].shape[:2])
 
     def _shrink_after_oom(self, frame_hw: tuple[int, ...]) -> None:
         torch.cuda.empty_cache()
@@ -100,8 +104,7 @@ class TorchUpscaler:
         out = torch.empty((n, 3, h * net_scale, w * net_scale), dtype=integer, device=device)
         tiles = tiling.plan(h, w, self.tile, self.tile_pad)
         for group in tiling.group_by_shape((i, t) for i in range(n) for t in tiles):
-            for start in range(0, len(group), self.batch):
-                chunk = group[start : start + self.batch]
+            for chunk in tiling.chunks(group, self.batch, self.max_batch_pixels):
                 windows = torch.stack([src[i, :, t.wy0 : t.wy1, t.wx0 : t.wx1] for i, t in chunk])
                 result = self._forward(windows, maxval)
                 for (i, t), res in zip(chunk, result, strict=True):

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from streamup.engine.registry import DATA_DIR, ModelInfo, model_info, official_models
+from streamup.engine.registry import DATA_DIR, ModelInfo, model_info, official_models, sha256_of
 from streamup.errors import ModelError
 
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -107,6 +107,8 @@ def download(name: str, dest: Path | None = None, *, progress: bool = True) -> P
     folder = dest or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / info.file
+    if target.is_file() and info.checksum_ok(sha256_of(target)):
+        return target  # already there and verified: downloading again would only cost time
     url = download_url(info)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{info.file}.", suffix=".partial", dir=folder)
     tmp = Path(tmp_name)

@@ -23,10 +23,14 @@ _SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 # AVColorRange
 MPEG, JPEG = 1, 2
 
-# swscale's default fast path rounds down in each direction: a decode→RGB→encode round trip darkens the
-# picture by ~1.1 code values. Accurate rounding with full chroma interpolation makes the round trip exact to
-# ~0.03 code values for about 1 ms more per 640x360 frame.
-_EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# swscale's default 8-bit fast path rounds down in each direction: a decode→RGB→encode round trip darkens
+# the picture by ~1.1 code values. Accurate rounding with full chroma interpolation makes it exact to ~0.03
+# code values (about 1 ms more per 640x360 frame). The 16-bit path is accurate without FULL_CHR_H_INT, and
+# with it FFmpeg 8.1 converts yuv420p10le → rgb48le wrongly (a quarter darker), so it is 8-bit only.
+_EXACT = {
+    "rgb24": Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT,
+    "rgb48le": Interpolation.BILINEAR | Interpolation.ACCURATE_RND,
+}
 
 # Largest frame that is still "SD" for the untagged-matrix convention (PAL 720x576 and anything below).
 _SD_MAX = (1024, 576)
@@ -81,7 +85,7 @@ def to_rgb(frame: av.VideoFrame, colour: Colour, fmt: str) -> np.ndarray:
         src_colorspace=colour.sws_matrix,
         src_color_range=colour.range,
         dst_color_range=JPEG,
-        interpolation=_EXACT,
+        interpolation=_EXACT[fmt],
     )
     return rgb.to_ndarray()
 
@@ -95,7 +99,7 @@ def from_rgb(image: np.ndarray, colour: Colour, pix_fmt: str) -> av.VideoFrame:
         dst_colorspace=colour.sws_matrix,
         src_color_range=JPEG,
         dst_color_range=colour.range,
-        interpolation=_EXACT,
+        interpolation=_EXACT[fmt],
     )
     out.colorspace = colour.matrix
     out.color_range = colour.range

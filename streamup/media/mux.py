@@ -86,6 +86,7 @@ _ENCODERS: dict[str, tuple[int | None, str | None, str | None, dict[str, str]]] 
     "libsvtav1": (30, "preset", "medium", {}),
     "ffv1": (None, None, None, {"level": "3", "slicecrc": "1"}),
 }
+_CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libsvtav1": 63}
 _PRESET_NAMES = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
 )
@@ -95,14 +96,24 @@ _NUMERIC_PRESETS = {
 }
 
 
-def _codec_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
+def encoder_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
+    """The encoder's own options for the user's settings; encoders clamp a wild crf silently, so we don't."""
     crf, preset_key, preset_default, fixed = _ENCODERS.get(codec, (None, None, None, {}))
+    if settings.crf is not None and codec == "ffv1":
+        raise UsageError("--crf does not apply to ffv1 (lossless)")
+    if settings.crf is not None and not 0 <= settings.crf <= _CRF_MAX.get(codec, 63):
+        raise UsageError(f"--crf {settings.crf} is out of range for {codec} (0-{_CRF_MAX.get(codec, 63)})")
     options = dict(fixed)
     if settings.crf is not None or crf is not None:
         options["crf"] = str(settings.crf if settings.crf is not None else crf)
     preset = settings.preset or preset_default
     if preset_key and preset:
-        if codec in _NUMERIC_PRESETS and preset in _PRESET_NAMES:
+        numeric = codec in _NUMERIC_PRESETS
+        if preset not in _PRESET_NAMES and not (numeric and preset.isdigit()) and preset != "placebo":
+            # checked here: x264 prints its own complaint straight to stderr, breaking the one-line error
+            raise UsageError(f"unknown --preset {preset!r} for {codec}: one of {', '.join(_PRESET_NAMES)}"
+                             + (" or a number" if numeric else ""))
+        if numeric and preset in _PRESET_NAMES:
             preset = _NUMERIC_PRESETS[codec][_PRESET_NAMES.index(preset)]
         options[preset_key] = preset
     return options
@@ -142,7 +153,7 @@ class Encoder:
     def _add_video(self, video: VideoInfo, scale: int, settings: EncodeSettings) -> av.VideoStream:
         codec = settings.codec or _default_codec(self._format, video.bit_depth)
         try:
-            stream = self._out.add_stream(codec, rate=video.rate, options=_codec_options(codec, settings))
+            stream = self._out.add_stream(codec, rate=video.rate, options=encoder_options(codec, settings))
         except (av.FFmpegError, ValueError) as e:
             raise UsageError(f"codec {codec!r} cannot be used for {self._format} output ({e})") from None
         if codec != "ffv1" and stream.codec_context.codec.name not in self._out.supported_codecs:
@@ -166,7 +177,7 @@ class Encoder:
         try:
             ctx.open()  # now, so that a bad --crf/--preset is a usage error before any frame is decoded
         except (av.FFmpegError, ValueError) as e:
-            raise UsageError(f"{codec} rejected the encode settings {_codec_options(codec, settings)}: "
+            raise UsageError(f"{codec} rejected the encode settings {encoder_options(codec, settings)}: "
                              f"{ffmpeg_reason(e)}") from None
         return stream
 

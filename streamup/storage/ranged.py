@@ -21,6 +21,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from streamup.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MIN_BLOCK = 64 * 1024
@@ -134,9 +136,10 @@ class RangedReader(io.RawIOBase):
     def _load(self, pos: int) -> _Block:
         size = self._min_block
         for block in self._blocks.values():
-            # A read that lands at (or just past) the end of a cached block continues a sequential stream:
-            # inherit its grown size. Small gaps are the demuxer skipping a few bytes, not a seek.
-            if block.stop <= pos <= block.stop + self._min_block:
+            # A read that starts where a cached block ends continues a sequential stream: inherit its grown
+            # size. Any gap means the reader skipped data (a fragmented mp4's moof-to-moof walk skips each
+            # mdat): growing there would fetch the very bytes being skipped.
+            if block.stop == pos:
                 size = max(size, block.next_size)
         stop = min(pos + size, self.size)
         for block in self._blocks.values():
@@ -161,7 +164,7 @@ class RangedReader(io.RawIOBase):
                 break
             except self._transient as e:
                 if attempt >= self._attempts:
-                    raise
+                    raise InputError(f"cannot read input {self.name}: {e or type(e).__name__}") from None
                 log.warning("%s: bytes %d-%d: %s; retrying (%d/%d)", self.name, start, stop - 1, e,
                             attempt, self._attempts - 1)
                 time.sleep(0.5 * 2 ** (attempt - 1))

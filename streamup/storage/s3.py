@@ -66,7 +66,7 @@ def make_client() -> Any:
         retries["mode"] = "standard"
     if "AWS_MAX_ATTEMPTS" not in os.environ:
         retries["max_attempts"] = 5
-    config = botocore.config.Config(retries=retries or None, connect_timeout=10, read_timeout=60,
+    config = botocore.config.Config(retries=retries or None, connect_timeout=5, read_timeout=60,
                                     user_agent_appid="streamup")
     session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
     return session.client("s3", config=config)
@@ -84,6 +84,8 @@ def describe(error: Exception) -> str:
             return "no such bucket"
         if code in {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}:
             return "access denied"
+        if code in {"412", "PreconditionFailed"}:
+            return "the object was replaced while it was being read"
         return f"{code or status}: {err.get('Message') or 'request failed'}"
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role)"
@@ -109,9 +111,9 @@ def open_s3_source(uri: str) -> Source:
         kwargs = {"IfMatch": etag} if etag else {}
         try:
             response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{stop - 1}", **kwargs)
-        except botocore.exceptions.ClientError as e:
-            raise InputError(f"cannot read input {uri}: {describe(e)}") from None
-        with response["Body"] as body:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise InputError(f"cannot read input {uri}: {describe(e)}") from None  # botocore has retried
+        with response["Body"] as body:  # a body that breaks here is retried by the reader
             return body.read()
 
     reader = RangedReader(fetch, int(head["ContentLength"]), uri, transient=TRANSIENT_READ_ERRORS)

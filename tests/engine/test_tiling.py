@@ -48,6 +48,14 @@ def test_group_by_shape_batches_equal_windows_across_frames() -> None:
         assert len({t.window_shape for _, t in group}) == 1
 
 
+def test_chunks_respect_batch_and_pixel_budget_and_split_evenly() -> None:
+    group = [(i, tiling.plan(100, 100, 0, 0)[0]) for i in range(5)]  # five 100x100 whole-frame windows
+    assert [len(c) for c in tiling.chunks(group, 4, None)] == [3, 2]
+    assert [len(c) for c in tiling.chunks(group, 4, 20_000)] == [2, 2, 1]
+    assert [len(c) for c in tiling.chunks(group, 4, 5_000)] == [1] * 5  # one window always runs
+    assert [i for c in tiling.chunks(group, 2, None) for i, _ in c] == list(range(5))
+
+
 @pytest.mark.slow
 def test_tiled_output_has_no_seams_at_default_pad() -> None:
     """A 96x96 crop in 32 px tiles (9 tiles, 12 seams) vs the same crop whole: >= 45 dB."""

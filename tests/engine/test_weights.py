@@ -112,6 +112,8 @@ def test_resolve_downloads_verifies_and_renames_into_the_cache(mirror: Path) -> 
     assert path.read_bytes() == (SHARED_WEIGHTS / file).read_bytes()
     assert sorted(p.name for p in weights.cache_dir().iterdir()) == [file]
     assert weights.find_local(name) == (path, "cache")
+    (mirror / "v0.2.2.4" / file).unlink()
+    assert weights.download(name, progress=False) == path  # verified copy present: no second fetch
 
 
 def test_checksum_mismatch_leaves_nothing_behind(mirror: Path) -> None:

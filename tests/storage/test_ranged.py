@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from streamup.errors import InputError
 from streamup.storage.ranged import RangedReader
 from tests.conftest import media
 
@@ -98,3 +99,24 @@ def test_a_broken_body_is_retried() -> None:
     reader = RangedReader(fetch, len(data), "flaky", transient=(ConnectionError,))
     assert reader.read() == data
     assert reader.requests == 1
+
+
+def test_a_body_that_keeps_breaking_is_an_input_error() -> None:
+    def fetch(start: int, stop: int) -> bytes:
+        raise ConnectionResetError("reset by peer")
+
+    reader = RangedReader(fetch, 100, "s3://b/in.mp4", transient=(ConnectionError,), attempts=2)
+    with pytest.raises(InputError, match=r"^cannot read input s3://b/in\.mp4: reset by peer$"):
+        reader.read(10)
+
+
+def test_skipping_forward_does_not_grow_the_range() -> None:
+    """A fragmented mp4's moof-to-moof walk: read a little, skip the mdat, read a little. Growing the range
+    across the gaps would fetch the skipped mdats; each small read must cost one small range."""
+    data = bytes(4 * 1024 * 1024)
+    reader, calls = reader_over(data, min_block=16384)
+    for pos in range(0, len(data), 20_000):  # gaps smaller than a block: still skips, not a stream
+        reader.seek(pos)
+        reader.read(1500)
+    assert {stop - start for start, stop in calls[:-1]} == {16384}
+    assert reader.bytes_fetched <= len(calls) * 16384

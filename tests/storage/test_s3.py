@@ -55,6 +55,17 @@ def test_demuxing_fetches_little_more_than_the_object(s3: S3, name: str) -> None
     assert 0.99 < ratio <= 1.5, f"{name}: served {ratio:.3f}x the object"
 
 
+def test_an_input_replaced_mid_read_fails_instead_of_splicing(s3: S3) -> None:
+    uri = s3.put("in.mp4", media("faststart.mp4"))
+    with open_source(uri) as source:
+        head = source.file.read(1000)
+        s3.put("in.mp4", media("moov_at_end.mp4"))
+        assert head + source.file.read(1000) == media("faststart.mp4").read_bytes()[:2000], "from the cache"
+        source.file.seek(200_000)
+        with pytest.raises(InputError, match="the object was replaced while it was being read"):
+            source.file.read(1000)
+
+
 def test_missing_input_fails_fast_with_one_line(s3: S3) -> None:
     start = time.monotonic()
     with pytest.raises(InputError, match=r"^input not found: s3://.*/nope\.mp4$"):
