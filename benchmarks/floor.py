@@ -34,33 +34,35 @@ PIPELINE_FRAMES, QUICK_PIPELINE_FRAMES = 8, 5  # a warm-up batch of 4 frames, th
 
 
 def matmul_peak(dtype_name: str, device: str, budget_s: float = 3.0) -> dict[str, Any]:
-    """Best-of-N GFLOP/s of a square matmul, N chosen to spend about ``budget_s``."""
+    """Best-of-N GFLOP/s of a square matmul, spending about ``budget_s``.
+
+    The size is chosen from a 256 probe so that one product takes ~1/5 of the budget, capped at 2048 (CPU) /
+    8192 (GPU): emulated dtypes (bf16 without AVX512-BF16/AMX) are hundreds of times slower than fp32.
+    """
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
     dev = torch.device("cuda" if device == "gpu" else "cpu")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    n = 8192 if dev.type == "cuda" else 2048
-    while True:
+
+    def best_of(n: int, seconds: float, min_reps: int) -> tuple[float, int]:
         a = torch.rand(n, n, device=dev).to(dtype)
         b = torch.rand(n, n, device=dev).to(dtype)
-        t = time.perf_counter()
-        a @ b
-        sync()
-        first = time.perf_counter() - t
-        if first < budget_s / 3 or n <= 256:
-            break
-        n //= 2  # emulated dtypes (bf16 without AVX512-BF16/AMX) are hundreds of times slower
-    best = first
-    deadline = time.perf_counter() + budget_s
-    reps = 0
-    while time.perf_counter() < deadline or reps < 2:
-        t = time.perf_counter()
-        a @ b
-        sync()
-        best = min(best, time.perf_counter() - t)
-        reps += 1
-    return {"dtype": dtype_name, "device": device, "n": n, "gflops": 2 * n**3 / best / 1e9, "reps": reps + 1}
+        best, reps, deadline = float("inf"), 0, time.perf_counter() + seconds
+        while reps < min_reps or time.perf_counter() < deadline:
+            t = time.perf_counter()
+            a @ b
+            sync()
+            best = min(best, time.perf_counter() - t)
+            reps += 1
+        return best, reps
+
+    probe, _ = best_of(256, 0.0, 3)
+    rate = 2 * 256**3 / probe
+    n_max = 8192 if dev.type == "cuda" else 2048
+    n = int(min(n_max, max(256, (rate * budget_s / 5 / 2) ** (1 / 3))) // 256 * 256)
+    best, reps = best_of(n, budget_s, 2)
+    return {"dtype": dtype_name, "device": device, "n": n, "gflops": 2 * n**3 / best / 1e9, "reps": reps}
 
 
 def count_flops(model: common.Model) -> dict[str, Any]:

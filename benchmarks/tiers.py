@@ -9,6 +9,9 @@ real footage (``bench_1920x1080_h264_aac.mp4``, brought to each input size with
   reading "input"   the input is 1920x1080 (output 3840x2160 at 2x, 7680x4320 at 4x)
   reading "output"  the output is 1920x1080 (input 960x540 at 2x, 480x270 at 4x)
 
+``lanczos`` (streamup's no-network preview) runs the same cells: the pipeline's own cost (decode, resize,
+encode of 4K/8K output), which no model can go below.
+
 Each measurement is a fresh process; its steady-state seconds per frame run from the end of the warm-up
 frame(s) to the closed output file. Where a full frame takes too long here (x4plus on a CPU: minutes per
 1080p frame) the clip is a centre crop of the scaled footage and the time is scaled by the pixels the engine
@@ -37,6 +40,8 @@ LENGTHS = (10, 60, 300)
 READINGS = ("input", "output")
 FULL = (1920, 1080)
 SOURCE = common.MEDIA / "bench_1920x1080_h264_aac.mp4"
+# The pipeline with no network (streamup's lanczos preview): the part of every cell that is not the model.
+MODELS = {**common.MODELS, "lanczos": common.Model("lanczos", "lanczos", 1)}
 
 
 @dataclass(frozen=True)
@@ -65,16 +70,22 @@ CLAIMED = {
     "pro": {10: 50, 60: 300, 300: 1500},
 }
 CLAIMED_MEMORY = {"cpu": "3-6 GB RAM", "gpu": "2-5 GB VRAM"}
+# Vendor-spec peaks of the seed's instances (not measured here), for "could any implementation meet the claim
+# there?": t3.xlarge = 4 vCPU = 2 physical Xeon Platinum 8175M/8259CL cores, AVX-512 with 2 FMA units
+# (64 fp32 FLOP/cycle) at <= 3.1 GHz all-core turbo -> <= 0.40 TFLOP/s fp32 (and a 40 % CPU-credit baseline);
+# g4dn.xlarge = one NVIDIA T4, 65 TFLOP/s fp16 on tensor cores.
+SEED_PEAK_FLOPS = {"cpu": 2 * 64 * 3.1e9, "gpu": 65e12}
 
 # (largest measured input, frames) per model. On a CPU a bigger input is measured on a centre crop of this
 # size; the engine there takes frames 4 at a time, so 8 frames = a warm-up batch (model load, kernel set-up)
 # and a timed one. animevideov3 (~1.2 MFLOP/px) runs 640x360 in seconds; x4plus (~36 MFLOP/px) needs ~4 s of
 # pure compute per 160x90 frame on 2 AVX2 cores.
-CPU_PLAN = {"animevideov3": ((640, 360), 8), "x4plus": ((160, 90), 8)}
-CPU_QUICK = {"animevideov3": ((160, 90), 5), "x4plus": ((64, 36), 5)}
+# lanczos (no network) always runs whole frames: it is what decode + resize + encode cost on their own.
+CPU_PLAN = {"animevideov3": ((640, 360), 8), "x4plus": ((160, 90), 8), "lanczos": (None, 8)}
+CPU_QUICK = {"animevideov3": ((160, 90), 5), "x4plus": ((64, 36), 5), "lanczos": (None, 5)}
 # A GPU runs every input whole, over more frames (fast, and a GPU needs a few batches to settle).
-GPU_PLAN = {"animevideov3": (None, 48), "x4plus": (None, 24)}
-GPU_QUICK = {"animevideov3": (None, 16), "x4plus": (None, 12)}
+GPU_PLAN = {"animevideov3": (None, 48), "x4plus": (None, 24), "lanczos": (None, 16)}
+GPU_QUICK = {"animevideov3": (None, 16), "x4plus": (None, 12), "lanczos": (None, 8)}
 WARMUP = {"cpu": 1, "gpu": 8}  # frames before the steady state starts (the first report at or past this)
 
 
@@ -161,7 +172,28 @@ def estimate(measured: dict[str, Any], length: int) -> tuple[float, bool, str]:
     return measured["s_per_frame"]["median"] * FPS * length, True, how
 
 
-def cells_for(unit: Unit, measured: dict[str, Any] | None, reason: str | None) -> list[dict[str, Any]]:
+def compute_bounds(flops_per_frame: float, frames: int, claimed: float, device: str,
+                   peak_here: float | None) -> dict[str, Any]:
+    """What the FLOP count alone says about a cell: the sustained rate the claim needs, against the seed
+    instance's spec peak, and the floor time on this machine (FLOPs / measured matmul peak)."""
+    if not flops_per_frame:
+        return {"flops_per_frame": 0.0}
+    need = flops_per_frame * frames / claimed
+    return {
+        "flops_per_frame": flops_per_frame,
+        "claim_needs_tflops": need / 1e12,
+        "claim_over_seed_instance_peak": need / SEED_PEAK_FLOPS[device],
+        "floor_seconds_this_machine": flops_per_frame * frames / peak_here if peak_here else None,
+    }
+
+
+def cells_for(
+    unit: Unit,
+    measured: dict[str, Any] | None,
+    reason: str | None,
+    flops_per_px: float,
+    peak_here: float | None,
+) -> list[dict[str, Any]]:
     tiers = [t for t in TIERS.values() if t.device == unit.device and t.scale == unit.scale]
     out = []
     for tier in tiers:
@@ -181,6 +213,8 @@ def cells_for(unit: Unit, measured: dict[str, Any] | None, reason: str | None) -
                 "instance": tier.instance,
                 "usd_per_hour": tier.usd_per_hour,
                 "claimed_usd_per_video_minute": CLAIMED[tier.name][60] / 3600 * tier.usd_per_hour,
+                **compute_bounds(flops_per_px * unit.input_size[0] * unit.input_size[1], frames, claimed,
+                                 unit.device, peak_here),
             }
             if measured is None:
                 cell.update(seconds=None, extrapolated=False, ratio=None, peak_rss_bytes=None,
@@ -204,13 +238,20 @@ def cells_for(unit: Unit, measured: dict[str, Any] | None, reason: str | None) -
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import floor
+
     machine = common.machine()
     have_gpu = bool(machine["gpu"])
+    # The floor in this run's own conditions: fp32 on this CPU (no native bf16 here), fp16 on a GPU.
+    peaks = {"cpu": floor.matmul_peak("fp32", "cpu")}
+    if have_gpu:
+        peaks["gpu"] = floor.matmul_peak("fp16", "gpu")
+    flops = {k: floor.count_flops(m)["flops_per_input_pixel"] for k, m in common.MODELS.items()}
     units_out: dict[str, Any] = {}
     cells: list[dict[str, Any]] = []
     with common.scratch() as tmpdir:
         for key in args.models:
-            model = common.MODELS[key]
+            model = MODELS[key]
             for reading in READINGS:
                 for device in ("cpu", "gpu"):
                     for scale in (2, 4):
@@ -225,7 +266,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             units_out[f"{key}/x{scale}/{reading}/{device}"] = measured
                             print(f"# {key} x{scale} {reading}-1080p on {device}: "
                                   f"{measured['s_per_frame']['median']:.3f} s/frame (median)", flush=True)
-                        cells += cells_for(unit, measured, reason)
+                        peak = peaks[device]["gflops"] * 1e9 if device in peaks else None
+                        cells += cells_for(unit, measured, reason, flops.get(key, 0.0), peak)
     return {
         "benchmark": "tiers",
         "quick": args.quick,
@@ -237,6 +279,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "source": f"{SOURCE.name} scaled with ffmpeg -vf scale=W:H:flags=lanczos (then crop=W:H centred "
         "where marked), written lossless (x264 -qp 0)",
         "claimed_memory": CLAIMED_MEMORY,
+        "matmul_peaks": peaks,
+        "flops_per_input_pixel": flops,
+        "seed_instance_peak_flops": SEED_PEAK_FLOPS,
         "cost_note": "usd_per_video_minute_this_machine_time prices THIS machine's time at the seed's "
         "instance price; it is not what the instance would cost",
         "units": units_out,
@@ -274,6 +319,26 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append("| " + " | ".join(row) + " |")
             lines.append("")
     lines += [
+        "### What the FLOP count says (10 s row; the other rows scale the same)",
+        "",
+        "Needed = network FLOPs for 300 frames / claimed seconds, against the seed instance's spec peak "
+        "(t3.xlarge <= 0.40 TFLOP/s fp32, T4 65 TFLOP/s fp16; above 1x no implementation can meet the claim "
+        "there). Floor here = those FLOPs / this run's measured matmul peak.",
+        "",
+        "| model | reading | tier | GFLOP / frame | claim needs | x seed instance peak | floor here (10 s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        if c["length_s"] != 10 or not c.get("flops_per_frame"):
+            continue
+        lines.append(
+            f"| {c['model']} | {c['reading']} ({c['input']}) | {c['tier']} | "
+            f"{c['flops_per_frame'] / 1e9:,.0f} | {c['claim_needs_tflops']:.2f} TFLOP/s | "
+            f"{c['claim_over_seed_instance_peak']:.2f}x | "
+            f"{common.fmt_seconds(c['floor_seconds_this_machine'])} |"
+        )
+    lines += [
+        "",
         "### Per measurement",
         "",
         "| model | tier | reading | input | measured on | s/frame (min / median) | peak RSS | "
@@ -312,7 +377,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 6))
-    colours = {"RealESRGAN_x4plus": "tab:red", "realesr-animevideov3": "tab:blue"}
+    colours = {"RealESRGAN_x4plus": "tab:red", "realesr-animevideov3": "tab:blue", "lanczos": "tab:grey"}
     markers = {("input", "basic"): "o", ("input", "standard"): "s", ("output", "basic"): "^",
                ("output", "standard"): "D", ("input", "premium"): "P", ("input", "pro"): "X",
                ("output", "premium"): "v", ("output", "pro"): "*"}
@@ -328,8 +393,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("seed's claimed time (s)")
     ax.set_ylabel("time on this machine (s); hollow = extrapolated")
-    for model, colour in colours.items():
-        ax.scatter([], [], color=colour, marker="o", label=model)
+    for model in dict.fromkeys(c["model"] for c in measured):
+        ax.scatter([], [], color=colours.get(model, "k"), marker="o", label=model)
     for (reading, tier), marker in markers.items():
         if any(c["reading"] == reading and c["tier"] == tier for c in measured):
             ax.scatter([], [], color="grey", marker=marker, label=f"{tier}, 1080p {reading}")
@@ -346,7 +411,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny crops, one timed frame: a smoke test")
     parser.add_argument("--repeats", type=int, default=2, help="runs per measurement (min/median reported)")
-    parser.add_argument("--models", nargs="+", choices=list(common.MODELS), default=list(common.MODELS))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--end-to-end-budget", type=float, default=0.0,
                         help="run the 10 s row end to end (300 frames, full size) where predicted <= S s")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")

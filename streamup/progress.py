@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from typing import TYPE_CHECKING, TextIO
 
@@ -96,7 +97,8 @@ class BarProgress:
     def __init__(self, stream: TextIO) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=None, unit="frame", file=stream, dynamic_ncols=True, leave=True)
+        width = shutil.get_terminal_size((100, 24)).columns  # a fresh pty may report 0 columns
+        self._bar = tqdm(total=None, unit="frame", file=stream, ncols=width, leave=True)
 
     def __call__(self, p: Progress) -> None:
         if p.frames_total and self._bar.total != p.frames_total:

@@ -36,33 +36,44 @@ def lanczos4_weights(fraction: float) -> list[float]:
 def downscale(image: torch.Tensor, factor: int) -> torch.Tensor:
     """Shrink an integer image tensor ``N x C x H x W`` (values of uint8 or uint16 range) by ``factor``.
 
-    ``eight_bit`` arithmetic is used when the tensor's dtype is ``torch.uint8``; anything else is treated as
-    16-bit data. Returns the same dtype, ``H/factor x W/factor`` (the caller passes exact multiples).
+    ``torch.uint8`` input gets OpenCV's 8-bit fixed point; anything else is treated as 16-bit data (float).
+    Returns the same dtype, ``H/factor x W/factor`` (the caller passes exact multiples). Frames are shrunk one
+    at a time: a 4K network output in 64-bit integers is ~0.8 GB, a batch of them would not be.
     """
     if factor == 1:
         return image
-    fraction = (factor - 1) / 2 % 1.0
-    weights = lanczos4_weights(fraction)
-    first = math.floor((factor - 1) / 2) - 3  # offset of tap 0 from k*d
-    eight_bit = image.dtype == torch.uint8
-    if eight_bit:
-        taps = torch.tensor([round(w * (1 << _COEF_BITS)) for w in weights], dtype=torch.int64)
-        work = image.to(torch.int64)
-    else:
-        taps = torch.tensor(weights, dtype=torch.float32)
-        work = image.to(torch.float32)
-    out = _pass(_pass(work, taps, factor, first, dim=3), taps, factor, first, dim=2)
-    if eight_bit:
+    return torch.cat([_downscale_one(image[i : i + 1], factor) for i in range(image.shape[0])])
+
+
+def _downscale_one(image: torch.Tensor, factor: int) -> torch.Tensor:
+    weights = lanczos4_weights((factor - 1) / 2 % 1.0)
+    first = math.floor((factor - 1) / 2) - 3  # source offset of tap 0 from factor * d
+    if image.dtype == torch.uint8:
+        taps = [round(w * (1 << _COEF_BITS)) for w in weights]
+        # rows fit int32 (255 * sum|taps| < 2^20); the second pass needs int64 (up to ~3.1e9)
+        rows = _pass(image.to(torch.int32), taps, factor, first, dim=3, acc_dtype=torch.int32)
+        out = _pass(rows, taps, factor, first, dim=2, acc_dtype=torch.int64)
         out = torch.div(out + (1 << (2 * _COEF_BITS - 1)), 1 << (2 * _COEF_BITS), rounding_mode="floor")
         return out.clamp_(0, 255).to(torch.uint8)
+    work = image.to(torch.float32)
+    out = _pass(
+        _pass(work, weights, factor, first, 3, torch.float32), weights, factor, first, 2, torch.float32
+    )
     return out.round_().clamp_(0, 65535).to(image.dtype)
 
 
-def _pass(work: torch.Tensor, taps: torch.Tensor, factor: int, first: int, dim: int) -> torch.Tensor:
+def _pass(
+    work: torch.Tensor,
+    taps: list[float] | list[int],
+    factor: int,
+    first: int,
+    dim: int,
+    acc_dtype: torch.dtype,
+) -> torch.Tensor:
     """One separable pass along ``dim`` (2 = rows, 3 = columns); sources beyond an edge repeat the edge."""
     size = work.shape[dim]
     base = torch.arange(size // factor, device=work.device) * factor + first
-    acc = torch.zeros((), dtype=work.dtype, device=work.device)
-    for k, tap in enumerate(taps.tolist()):
-        acc = acc + work.index_select(dim, (base + k).clamp_(0, size - 1)) * tap
+    acc = torch.zeros((), dtype=acc_dtype, device=work.device)
+    for k, tap in enumerate(taps):
+        acc = acc + work.index_select(dim, (base + k).clamp_(0, size - 1)).to(acc_dtype) * tap
     return acc

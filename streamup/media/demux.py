@@ -8,6 +8,7 @@ the first frame tells the encoder the rotation and colour description it must re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,8 +21,10 @@ from streamup.errors import InputError
 from streamup.media import colour, ffmpeg_reason
 from streamup.media.colour import Colour
 
+log = logging.getLogger("streamup")
+
 # Demuxers that read single pictures: a still image is not a video to upscale frame for frame.
-_IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng", "webp")
+_IMAGE_FORMATS = ("image2", "_pipe")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class Decoder:
             self.passthrough: list[av.stream.Stream] = [
                 s for s in self._container.streams if s.type in ("audio", "subtitle")
             ]
+            for s in self._container.streams:
+                if s is not self._video and s not in self.passthrough:  # timecode, cover art, fonts...
+                    log.warning("ignoring %s stream #%d of %s: only the first video stream, audio and "
+                                "subtitles are carried over", s.type, s.index, name)
             self._packets = self._container.demux(self._video, *self.passthrough)
             self._pending: list[VideoFrame | av.Packet] = []
             first = self._first_frame()

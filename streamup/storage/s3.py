@@ -166,7 +166,9 @@ class _PartWriter:
         self._written += n
         while len(self._buffer) >= self._sink.part_size():
             size = self._sink.part_size()
-            self._sink.upload_part(bytes(self._buffer[:size]))
+            with memoryview(self._buffer) as view:
+                part = bytes(view[:size])  # one copy: botocore wants bytes, the buffer must shrink
+            self._sink.upload_part(part)
             del self._buffer[:size]
         return n
 

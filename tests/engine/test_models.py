@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from spandrel.architectures.Compact import Compact
+from spandrel.architectures.ESRGAN import ESRGAN
 
 from streamup.engine import build_upscaler, loaded_model
 from streamup.engine.device import choose
@@ -116,3 +117,11 @@ def test_uint16_in_uint16_out_tracks_uint8() -> None:
     back = np.round(out16 / 257.0).astype(np.uint8)
     assert psnr(back, out8) >= 50.0
     assert out16.max() > 255  # full 16-bit range, not 8-bit values in a wider type
+
+
+def test_x4plus_at_scale_2_prefers_a_local_x2plus(tmp_path: Path) -> None:
+    torch.save(ESRGAN(num_filters=8, num_blocks=1, scale=2).state_dict(), tmp_path / "RealESRGAN_x2plus.pth")
+    native = build_upscaler(UpscaleOptions(scale=2, model="RealESRGAN_x4plus", weights_dirs=(str(tmp_path),)))
+    assert (native.name, native.model.scale) == ("RealESRGAN_x2plus", 2)  # type: ignore[attr-defined]
+    assert native.upscale([np.zeros((6, 10, 3), np.uint8)])[0].shape == (12, 20, 3)
+    assert build_upscaler(UpscaleOptions(scale=4, model="RealESRGAN_x4plus")).name == "RealESRGAN_x4plus"

@@ -32,3 +32,19 @@ def test_halving_a_two_pixel_checker_gives_mid_grey() -> None:
     out = downscale(checker.expand(1, 3, 32, 32), 2)
     inner = out[0, 0, 3:-3, 3:-3].to(torch.int32)
     assert (inner - 128).abs().max() <= 1
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+@pytest.mark.parametrize("shape", [(64, 48, 3), (36, 52, 3), (8, 12, 3)])
+def test_bit_identical_to_cv2_lanczos4(factor: int, shape: tuple[int, int, int]) -> None:
+    """Needs opencv (the [reference] extra); random noise drives the fixed-point sums to their extremes."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(factor)
+    for dtype, peak in ((np.uint8, 255), (np.uint16, 65535)):
+        image = rng.integers(0, peak + 1, shape, dtype=dtype)
+        expected = cv2.resize(
+            image, (shape[1] // factor, shape[0] // factor), interpolation=cv2.INTER_LANCZOS4
+        )
+        tensor = torch.from_numpy(image.astype(np.int32) if dtype == np.uint16 else image).permute(2, 0, 1)
+        out = downscale(tensor[None], factor)[0].permute(1, 2, 0).numpy().astype(dtype)
+        np.testing.assert_array_equal(out, expected)
