@@ -6,6 +6,7 @@ alone and one run's allocator state or loaded models cannot flatter the next; th
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -97,6 +98,14 @@ def machine_line(info: dict[str, Any]) -> str:
         f"{info['cpu_model']} ({info['cpu_cores']} cores, {info['torch_cpu_capability']}, {bf16}), "
         f"{info['memory_bytes'] / 2**30:.0f} GiB, {gpu}; torch {info['torch']}"
     )
+
+
+def require_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """``--device gpu`` on a machine without CUDA is a usage error, not a run of empty cells."""
+    import torch
+
+    if device == "gpu" and not torch.cuda.is_available():
+        parser.error(f"--device gpu: no CUDA device here (torch {torch.__version__})")
 
 
 def ffmpeg(*args: str) -> None:

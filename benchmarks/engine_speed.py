@@ -10,8 +10,10 @@ CPU-s per 640x360-equivalent on 160x90 crops against 5.5 on whole frames; anime_
 320x180), so the fp32-vs-bf16 comparison is made on the same crop. Uses ``STREAMUP_WEIGHTS_DIR`` (default
 ../shared/weights).
 
-Wall time and process CPU time are both printed: on a shared machine CPU time / threads is the steadier
-estimate of the uncontended wall time.
+Wall time and process CPU time are both printed. On a shared, oversubscribed machine neither is clean with
+2 threads: OpenMP threads spin while their partner is descheduled, inflating both (a 34x34 x4plus forward
+took 2.7-5.7 CPU-s with 2 threads against 0.63 s with 1 under load 6). ``--threads 1`` gives the steady
+per-core figure; an idle 2-core machine runs at most 2x faster than that.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ def main() -> None:
     parser.add_argument("--tile", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--no-channels-last", action="store_true", help="feed contiguous NCHW input")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     os.environ.setdefault("STREAMUP_WEIGHTS_DIR", str(REPO.parent / "shared" / "weights"))
     info = device.describe()
     print(

@@ -26,11 +26,12 @@ from benchmarks import common
 
 FRAME_SIZES = {"640x360": (640, 360), "960x540": (960, 540), "1920x1080": (1920, 1080), "480x270": (480, 270)}
 # Measured clip per model (a centre crop of the 1080p footage scaled to 640x360) and timed calls: big enough
-# that the network, not per-call overhead, dominates; small enough for x4plus on 2 cores (~4 s floor per
-# 160x90 frame, and the engine takes 4 frames per call there).
-CLIPS = {"x4plus": ((160, 90), 1), "animevideov3": ((640, 360), 2)}
+# that the network, not per-call overhead, dominates; small enough for x4plus on 2 cores (~2 s floor per
+# 128x72 frame, and the engine takes 4 frames per call there).
+CLIPS = {"x4plus": ((128, 72), 1), "animevideov3": ((640, 360), 2)}
 QUICK_CLIPS = {"x4plus": ((64, 36), 1), "animevideov3": ((160, 90), 1)}
-PIPELINE_FRAMES, QUICK_PIPELINE_FRAMES = 8, 5  # a warm-up batch of 4 frames, then timed ones
+GPU_CLIPS = {"x4plus": ((640, 360), 4), "animevideov3": ((640, 360), 8)}  # a GPU idles on tiny crops
+PIPELINE_FRAMES, QUICK_PIPELINE_FRAMES = (4, 8), (1, 2)  # short and long clip (the engine batches 4 frames)
 
 
 def matmul_peak(dtype_name: str, device: str, budget_s: float = 3.0) -> dict[str, Any]:
@@ -90,20 +91,17 @@ def measured(
     model: common.Model, size: tuple[int, int], calls: int, quick: bool, device: str, tmp: Path
 ) -> dict[str, Any]:
     """Bare-network, model-only and end-to-end s/frame on one clip, each in its own process."""
-    clip = common.make_clip(
-        common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{model.key}.mp4",
-        size=(640, 360), crop=size, frames=QUICK_PIPELINE_FRAMES if quick else PIPELINE_FRAMES,
-    )
-    kw = {"src": clip, "model": model.key, "scale": 4, "device": device, "warmup": 1}
-    network = common.measure("network", **kw, frames=calls)
-    engine = common.measure("engine", **kw, frames=calls)
-    pipe = common.measure("pipeline", **kw, dst=tmp / f"{model.key}-out.mkv")
+    clips = [
+        common.make_clip(common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{model.key}-{n}.mp4",
+                         size=(640, 360), crop=size, frames=n, loop=True)
+        for n in (QUICK_PIPELINE_FRAMES if quick else PIPELINE_FRAMES)
+    ]
+    kw = {"model": model.key, "scale": 4, "device": device}
+    network = common.measure("network", src=clips[0], **kw, frames=calls)
+    engine = common.measure("engine", src=clips[0], **kw, frames=calls)
+    pipe = common.measure("pipeline", src=clips[1], src_short=clips[0], dst=tmp / f"{model.key}-out.mkv",
+                          **kw, warmup_run=device == "gpu")
     return {"network": network, "engine": engine, "pipeline": pipe}
-
-
-def pipeline_s_per_frame(report: dict[str, Any]) -> float:
-    """Steady-state s/frame of a pipeline run; the whole-run mean when progress came too rarely to tell."""
-    return report["steady_s_per_frame"] or report["seconds_total"] / report["frames"]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # The precision streamup's engine runs here: fp16 on a GPU, bf16 on a CPU with native bf16, else fp32.
     precision = "fp16" if gpu else "bf16" if bf16_fast else "fp32"
     peak = peaks[precision]["gflops"] * 1e9
-    clips = QUICK_CLIPS if args.quick else CLIPS
+    clips = QUICK_CLIPS if args.quick else GPU_CLIPS if gpu else CLIPS
     models: dict[str, Any] = {}
     with common.scratch() as tmpdir:
         for key, model in common.MODELS.items():
@@ -135,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             floor_clip = per_px * w * h / peak
             net = [r["network"]["s_per_frame_min"] for r in runs]
             eng = [r["engine"]["s_per_frame_min"] for r in runs]
-            e2e = [pipeline_s_per_frame(r["pipeline"]) for r in runs]
+            e2e = [r["pipeline"]["steady_s_per_frame"] for r in runs]
             entry["measured"] = {
                 "clip": f"{w}x{h} centre crop of bench_1920x1080_h264_aac.mp4 scaled to 640x360 (lanczos)",
                 "timed_calls": calls,
@@ -216,6 +214,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/floor-DEVICE[-quick])")
     args = parser.parse_args()
+    common.require_device(parser, args.device)
     result = run(args)
     stem = args.out or common.RESULTS / (f"floor-{args.device}" + ("-quick" if args.quick else ""))
     common.write_json(stem.with_suffix(".json"), result)

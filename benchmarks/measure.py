@@ -1,7 +1,7 @@
 """The child process of every timed run; prints one JSON line (see ``benchmarks.common.measure``).
 
-  pipeline  streamup.upscale end to end (decode → engine → encode, real files); per-frame times come from the
-            progress callback, so the steady state excludes model load and the first (warm-up) frames.
+  pipeline  streamup.upscale end to end (decode → engine → encode, real files) on a short and a long clip
+            of the same footage: steady s/frame = time difference / frame difference.
   engine    model only: one batch decoded up front, then ``build_upscaler(options).upscale`` timed per call.
   network   the bare network: one fp32 (CPU) / fp16 (GPU) forward of a whole frame, no tiling, no conversions.
 """
@@ -36,44 +36,42 @@ def options(model: str, scale: int, device: str) -> Any:
     return UpscaleOptions(scale=scale, model=name, device=device, weights_dirs=(str(WEIGHTS),))
 
 
-def steady(marks: list[tuple[float, int]], end: float, frames: int, warmup: int) -> float | None:
-    """Seconds per frame from the first progress report at or past ``warmup`` frames to the run's end.
-
-    Progress comes after each inferred batch, before encoding; measuring to the end of ``upscale`` (output
-    closed) makes the encoder's drain count, so this is end-to-end throughput, not the model's alone.
-    """
-    after = [m for m in marks if m[1] >= warmup and m[1] < frames]
-    if not after:
-        return None
-    t0, n0 = after[0]
-    return (end - t0) / (frames - n0)
-
-
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
-    import streamup
+    """Two runs in one process, ``--src-short`` then ``--src``: the difference of their times over the
+    difference of their frames is the steady-state cost per frame, everything that happens once per run
+    (model load, container set-up, the encoder's start and final flush) cancelling out.
+
+    The network is loaded (and cached by the engine) before either run; ``--warmup-run`` adds an untimed run
+    of the short clip first, for devices whose first calls tune kernels (cuDNN).
+    """
+    from streamup import upscale
     from streamup.engine import build_upscaler
 
-    marks: list[tuple[float, int]] = []
-
-    def progress(p: Any) -> None:
-        marks.append((time.perf_counter(), int(p.frames_done)))
-
-    start = time.perf_counter()
     opts = options(args.model, args.scale, args.device)
-    result = streamup.upscale(args.src, args.dst, opts, progress=progress)
-    end = time.perf_counter()
-    # The engine caches the loaded network, so this only reads the tiling the run used.
+    start = time.perf_counter()
     upscaler = build_upscaler(opts)
+    load = time.perf_counter() - start
+    dst = Path(args.dst)
+    if args.warmup_run:
+        upscale(args.src_short, str(dst.with_name("warmup-" + dst.name)), opts)
+    timed = []
+    for src, out in ((args.src_short, dst.with_name("short-" + dst.name)), (args.src, dst)):
+        start = time.perf_counter()
+        result = upscale(src, str(out), opts)
+        timed.append((time.perf_counter() - start, result))
+    (t_short, short), (t_long, long) = timed
     return {
-        "seconds_total": end - start,
-        "frames": result.frames,
-        "steady_s_per_frame": steady(marks, end, result.frames, args.warmup),
-        "progress_reports": len(marks),
+        "load_seconds": load,
+        "frames_short": short.frames,
+        "frames": long.frames,
+        "seconds_short": t_short,
+        "seconds_total": t_long,
+        "steady_s_per_frame": (t_long - t_short) / (long.frames - short.frames),
+        "stage_busy_s": dict(long.stage_busy_s),
         "batch_frames": upscaler.batch_frames,
         "tile": getattr(upscaler, "tile", None),
         "tile_pad": getattr(upscaler, "tile_pad", None),
-        "stage_busy_s": dict(result.stage_busy_s),
-        "model_used": result.model,
+        "model_used": long.model,
         **peak_memory(),
     }
 
@@ -153,9 +151,10 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--frames", type=int, default=3, help="timed calls after warm-up (engine, network)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed calls (engine, network); pipeline: frames before the steady state")
+    parser.add_argument("--src-short", help="pipeline: the same footage, fewer frames (the baseline run)")
+    parser.add_argument("--warmup-run", action="store_true", help="pipeline: one untimed run first")
+    parser.add_argument("--frames", type=int, default=3, help="engine, network: timed calls after warm-up")
+    parser.add_argument("--warmup", type=int, default=1, help="engine, network: untimed calls first")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     args = parser.parse_args()
     if args.threads:
@@ -163,8 +162,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     run = {"pipeline": run_pipeline, "engine": run_engine, "network": run_network}[args.kind]
-    if args.kind == "pipeline" and not args.dst:
-        parser.error("pipeline needs --dst")
+    if args.kind == "pipeline" and not (args.dst and args.src_short):
+        parser.error("pipeline needs --dst and --src-short")
     Path(args.dst or ".").parent.mkdir(parents=True, exist_ok=True)
     print(json.dumps(run(args)))
 

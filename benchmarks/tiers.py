@@ -12,13 +12,14 @@ real footage (``bench_1920x1080_h264_aac.mp4``, brought to each input size with
 ``lanczos`` (streamup's no-network preview) runs the same cells: the pipeline's own cost (decode, resize,
 encode of 4K/8K output), which no model can go below.
 
-Each measurement is a fresh process; its steady-state seconds per frame run from the end of the warm-up
-frame(s) to the closed output file. Where a full frame takes too long here (x4plus on a CPU: minutes per
-1080p frame) the clip is a centre crop of the scaled footage and the time is scaled by the pixels the engine
-actually runs (its tile windows, padding included): conv cost is linear in pixels (see floor.py). A row is
-``extrapolated`` unless that length was run end to end at full size (``--end-to-end-budget``); the 60 s and
-300 s rows are s/frame x frames. Costs are this machine's time priced at the seed's instance prices, not the
-instance's own speed.
+Each measurement is a fresh process that loads the network, then runs the pipeline on a short and a long
+clip of the same footage: steady-state seconds per frame = time difference / frame difference, so decode,
+model and encode (flush included) of the extra frames count and once-per-run costs cancel. Where a full frame
+takes too long here (x4plus on a CPU: minutes per 1080p frame) the clip is a centre crop of the scaled
+footage and the time is scaled by the pixels the engine actually runs (its tile windows, padding included):
+conv cost is linear in pixels (see floor.py). A row is ``extrapolated`` unless that length was run end to
+end at full size (``--end-to-end-budget``); the 60 s and 300 s rows are s/frame x frames. Costs are this
+machine's time priced at the seed's instance prices, not the instance's own speed.
 
     .venv/bin/python -m benchmarks.tiers [--quick] [--device cpu|gpu] [--json] [--repeats N]
 """
@@ -76,17 +77,19 @@ CLAIMED_MEMORY = {"cpu": "3-6 GB RAM", "gpu": "2-5 GB VRAM"}
 # g4dn.xlarge = one NVIDIA T4, 65 TFLOP/s fp16 on tensor cores.
 SEED_PEAK_FLOPS = {"cpu": 2 * 64 * 3.1e9, "gpu": 65e12}
 
-# (largest measured input, frames) per model. On a CPU a bigger input is measured on a centre crop of this
-# size; the engine there takes frames 4 at a time, so 8 frames = a warm-up batch (model load, kernel set-up)
-# and a timed one. animevideov3 (~1.2 MFLOP/px) runs 640x360 in seconds; x4plus (~36 MFLOP/px) needs ~4 s of
-# pure compute per 160x90 frame on 2 AVX2 cores.
-# lanczos (no network) always runs whole frames: it is what decode + resize + encode cost on their own.
-CPU_PLAN = {"animevideov3": ((640, 360), 8), "x4plus": ((160, 90), 8), "lanczos": (None, 8)}
-CPU_QUICK = {"animevideov3": ((160, 90), 5), "x4plus": ((64, 36), 5), "lanczos": (None, 5)}
-# A GPU runs every input whole, over more frames (fast, and a GPU needs a few batches to settle).
-GPU_PLAN = {"animevideov3": (None, 48), "x4plus": (None, 24), "lanczos": (None, 16)}
-GPU_QUICK = {"animevideov3": (None, 16), "x4plus": (None, 12), "lanczos": (None, 8)}
-WARMUP = {"cpu": 1, "gpu": 8}  # frames before the steady state starts (the first report at or past this)
+# (largest measured input, short clip frames, long clip frames) per model: steady s/frame is the time
+# difference of the two runs over their frame difference (benchmarks/measure.py). On a CPU a bigger input is
+# measured on a centre crop of that size; the engine there takes frames 4 at a time, so the clips are one
+# and two batches. animevideov3 (~1.2 MFLOP/px) runs 640x360 in seconds; x4plus (~36 MFLOP/px) needs ~2 s
+# of pure compute per 128x72 frame on 2 AVX2 cores. lanczos (no network) runs whole frames: what decode,
+# resize and encode (4K/8K x264 at 1080p input) cost on their own.
+CPU_PLAN = {"animevideov3": ((640, 360), 4, 8), "x4plus": ((128, 72), 4, 8), "lanczos": (None, 2, 4)}
+CPU_QUICK = {"animevideov3": ((160, 90), 1, 2), "x4plus": ((64, 36), 1, 2), "lanczos": (None, 1, 2)}
+# A GPU runs every input whole, over more frames, after an untimed run (cuDNN picks its kernels).
+GPU_PLAN = {"animevideov3": (None, 16, 48), "x4plus": (None, 8, 24), "lanczos": (None, 4, 12)}
+GPU_QUICK = {"animevideov3": (None, 4, 12), "x4plus": (None, 4, 8), "lanczos": (None, 2, 4)}
+# lanczos is measured once whatever --repeats says: it is x264 at 4K/8K, the costliest runs of all here.
+REPEAT_CAP = {"lanczos": 1}
 
 
 @dataclass(frozen=True)
@@ -117,19 +120,22 @@ def window_pixels(width: int, height: int, tile: int, pad: int) -> int:
 def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     gpu = unit.device == "gpu"
     plan = (GPU_QUICK if args.quick else GPU_PLAN) if gpu else (CPU_QUICK if args.quick else CPU_PLAN)
-    limit, frames = plan[unit.model.key]
-    warmup = WARMUP[unit.device]
+    limit, short, frames = plan[unit.model.key]
     w, h = unit.input_size
     crop = None
     if limit and (w > limit[0] or h > limit[1]):
         crop = (min(w, limit[0]), min(h, limit[1]))
     mw, mh = crop or (w, h)
     name = f"{unit.model.key}-x{unit.scale}-{unit.reading}"
-    clip = common.make_clip(SOURCE, tmp / f"{name}.mp4", size=(w, h), crop=crop, frames=frames, loop=True)
+    clips = {
+        n: common.make_clip(SOURCE, tmp / f"{name}-{n}.mp4", size=(w, h), crop=crop, frames=n, loop=True)
+        for n in (short, frames)
+    }
+    repeats = min(args.repeats, REPEAT_CAP.get(unit.model.key, args.repeats))
     runs = [
-        common.measure("pipeline", src=clip, dst=tmp / f"{name}-out.mkv", model=unit.model.key,
-                       scale=unit.scale, device=unit.device, warmup=warmup)
-        for _ in range(args.repeats)
+        common.measure("pipeline", src=clips[frames], src_short=clips[short], dst=tmp / f"{name}-out.mkv",
+                       model=unit.model.key, scale=unit.scale, device=unit.device, warmup_run=gpu)
+        for _ in range(repeats)
     ]
     tile, pad = runs[0]["tile"] or 0, runs[0]["tile_pad"] or 0
     factor = window_pixels(w, h, tile, pad) / window_pixels(mw, mh, tile, pad)
@@ -140,6 +146,7 @@ def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, A
         "engine_tile": tile,
         "engine_tile_pad": pad,
         "pixel_factor": factor,
+        "frames_short": short,
         "frames": frames,
         "batch_frames": runs[0]["batch_frames"],
         "s_per_frame": common.spread(per_frame),
@@ -152,9 +159,10 @@ def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, A
     if not crop and predicted_10s <= args.end_to_end_budget:
         long_clip = common.make_clip(SOURCE, tmp / f"{name}-10s.mp4", size=(w, h), frames=FPS * 10, loop=True,
                                      fps=FPS)
-        e2e = common.measure("pipeline", src=long_clip, dst=tmp / f"{name}-10s-out.mkv", model=unit.model.key,
-                             scale=unit.scale, device=unit.device, warmup=warmup)
-        result["end_to_end_10s"] = e2e
+        result["end_to_end_10s"] = common.measure(
+            "pipeline", src=long_clip, src_short=clips[short], dst=tmp / f"{name}-10s-out.mkv",
+            model=unit.model.key, scale=unit.scale, device=unit.device, warmup_run=gpu,
+        )
     return result
 
 
@@ -162,10 +170,10 @@ def estimate(measured: dict[str, Any], length: int) -> tuple[float, bool, str]:
     """(seconds, extrapolated, how) for a clip of ``length`` s from one unit's measurements."""
     e2e = measured.get("end_to_end_10s")
     if e2e and length == 10:
-        return e2e["seconds_total"], False, "end to end, full size, 300 frames"
+        return e2e["load_seconds"] + e2e["seconds_total"], False, "end to end, full size, 300 frames"
     if e2e:
-        rate = e2e["seconds_total"] / e2e["frames"]
-        return rate * FPS * length, True, "the 10 s end-to-end run's s/frame x frames"
+        rate = e2e["steady_s_per_frame"]
+        return rate * FPS * length, True, "the 10 s end-to-end run's steady s/frame x frames"
     how = "steady-state s/frame x frames"
     if measured["pixel_factor"] != 1:
         how += f", scaled from {measured['measured_input']} by pixels x{measured['pixel_factor']:.1f}"
@@ -308,7 +316,8 @@ def markdown(result: dict[str, Any]) -> str:
             if not sub:
                 continue
             what = "1080p input" if reading == "input" else "1080p output (input 960x540 2x, 480x270 4x)"
-            lines += [f"### {model}, {what}", "", "| length | " + " | ".join(
+            name = "lanczos (no network: the pipeline's own cost)" if model == "lanczos" else model
+            lines += [f"### {name}, {what}", "", "| length | " + " | ".join(
                 f"{t.name} ({t.device.upper()} {t.scale}x)" for t in TIERS.values()) + " |",
                 "| --- |" + " --- |" * len(TIERS)]
             for length in LENGTHS:
@@ -417,6 +426,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/tiers-DEVICE[-quick])")
     args = parser.parse_args()
+    common.require_device(parser, args.device)
     result = run(args)
     stem = args.out or common.RESULTS / (f"tiers-{args.device}" + ("-quick" if args.quick else ""))
     common.write_json(stem.with_suffix(".json"), result)

@@ -30,7 +30,7 @@ from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
-from streamup.storage import open_sink, open_source
+from streamup.storage import check_sink, open_sink, open_source
 
 if TYPE_CHECKING:  # importing anything under streamup.engine imports torch (seconds): only when needed
     from streamup.engine.base import FrameUpscaler
@@ -96,6 +96,7 @@ def upscale(
     """
     options = options or UpscaleOptions()
     mux.container_for(_extension(destination))  # a bad extension is a usage error before any work
+    check_sink(destination)  # a missing bucket or folder fails in seconds, before the engine loads
     start = time.perf_counter()
     with open_source(source) as src:
         decoder = Decoder(src.file, src.name)

@@ -156,7 +156,7 @@ class Encoder:
             stream = self._out.add_stream(codec, rate=video.rate, options=encoder_options(codec, settings))
         except (av.FFmpegError, ValueError) as e:
             raise UsageError(f"codec {codec!r} cannot be used for {self._format} output ({e})") from None
-        if codec != "ffv1" and stream.codec_context.codec.name not in self._out.supported_codecs:
+        if stream.codec_context.codec.name not in self._out.supported_codecs:
             raise UsageError(f"codec {codec!r} cannot be stored in a {self._format} container")
         ctx = stream.codec_context
         ctx.width = video.width * scale

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from streamup.errors import OutputError
 from streamup.storage.base import Sink, Source
-from streamup.storage.local import LocalSink, open_local_source
+from streamup.storage.local import LocalSink, check_local_destination, open_local_source
 
-__all__ = ["Sink", "Source", "open_sink", "open_source"]
+__all__ = ["Sink", "Source", "check_sink", "open_sink", "open_source"]
 
 
 def _scheme(uri: str) -> str:
@@ -38,6 +38,24 @@ def open_source(uri: str) -> Source:
     return open_local_source(uri)
 
 
+def check_sink(uri: str) -> None:
+    """Raise ``OutputError`` now if ``uri`` cannot be written, leaving nothing behind.
+
+    The sink itself is opened late (the object's metadata names the model, known only once the engine is
+    built), and building the engine can mean importing torch, loading or downloading weights: this lets the
+    pipeline refuse a missing bucket or an unwritable folder in seconds, before any of that.
+    """
+    scheme = _scheme(uri)
+    if scheme == "s3":
+        from streamup.storage.s3 import check_s3_destination
+
+        check_s3_destination(uri)
+    elif scheme in ("http", "https"):
+        raise OutputError(f"cannot write to {scheme}:// URLs (use s3://bucket/key or a local path): {uri}")
+    else:
+        check_local_destination(uri)
+
+
 def open_sink(uri: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None) -> Sink:
     """Prepare ``uri`` for writing; raises ``OutputError`` at once when it cannot be written.
 
@@ -50,5 +68,5 @@ def open_sink(uri: str, *, content_type: str | None = None, metadata: dict[str, 
 
         return S3Sink(uri, content_type=content_type, metadata=metadata)
     if scheme in ("http", "https"):
-        raise OutputError(f"cannot write to {scheme}:// URLs (use s3://bucket/key or a local path): {uri}")
+        check_sink(uri)
     return LocalSink(uri)

@@ -22,6 +22,17 @@ def open_local_source(path: str) -> Source:
     return Source(f, path, os.fstat(f.fileno()).st_size)
 
 
+def check_local_destination(path: str) -> None:
+    """The destination's folder exists and takes new files (the partial file and the rename need that)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputError(f"output is a directory: {path}")
+    if not os.path.isdir(directory):
+        raise OutputError(f"output directory does not exist: {directory}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write output {path}: permission denied")
+
+
 class LocalSink(Sink):
     """Writes ``<dir>/.<name>.partial`` and renames it over ``path`` on commit.
 
@@ -33,11 +44,8 @@ class LocalSink(Sink):
 
     def __init__(self, path: str) -> None:
         self.name = path
+        check_local_destination(path)
         directory, base = os.path.split(os.path.abspath(path))
-        if os.path.isdir(path):
-            raise OutputError(f"output is a directory: {path}")
-        if not os.path.isdir(directory):
-            raise OutputError(f"output directory does not exist: {directory}")
         self._partial = os.path.join(directory, f".{base}.partial")
         try:
             self._file: BinaryIO = open(self._partial, "wb")  # noqa: SIM115 - closed in commit/abort

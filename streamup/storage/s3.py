@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import urllib.parse
 from typing import Any
 
 import boto3
@@ -90,7 +91,8 @@ def describe(error: Exception) -> str:
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role)"
     if isinstance(error, _UNREACHABLE):
-        return f"cannot reach the S3 endpoint ({error})"
+        url = urllib.parse.urlsplit(str(error.kwargs.get("endpoint_url", "")))
+        return f"cannot reach the S3 endpoint {url.scheme}://{url.netloc}" if url.netloc else str(error)
     return str(error) or type(error).__name__
 
 
@@ -131,6 +133,12 @@ def _header_safe(value: str) -> str:
     if "://" in value:
         value = value.split("?", 1)[0]
     return value.encode("ascii", "backslashreplace").decode("ascii").replace("\r", " ").replace("\n", " ")
+
+
+def check_s3_destination(uri: str) -> None:
+    """Start a multipart upload and abort it: the one cheap proof that the bucket exists and takes writes
+    (a HEAD on the bucket needs s3:ListBucket, which a writer need not have)."""
+    S3Sink(uri, content_type=None, metadata=None).abort()
 
 
 class _PartWriter:

@@ -8,10 +8,11 @@ The tests' fixtures and benchmarks/s3_storage.py both start it through ``serve``
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +90,7 @@ class S3Server:
     counter: CountingApp
 
 
-@contextmanager
+@contextlib.contextmanager
 def serve(tls: tuple[str, str] | None = None) -> Iterator[S3Server]:
     """A moto server on a free port (the OS picks it) for the duration of the ``with``; ``tls`` is a
     (certificate, key) file pair to serve HTTPS. moto's state is per process, so two servers share buckets."""
@@ -110,3 +111,55 @@ def s3_env(endpoint: str) -> dict[str, str]:
     """The environment a user would set for an S3-compatible store; subprocess tests pass it on."""
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION}
+
+
+class CuttableProxy:
+    """A TCP proxy in front of an endpoint; ``cut()`` drops every connection and stops listening: a network
+    that goes away mid-run (what a 500 from the server cannot imitate)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # cut
+            upstream = socket.create_connection(self._upstream)
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            sockets, self._sockets = self._sockets, []
+        self._listener.close()
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()

@@ -23,11 +23,11 @@ import streamup.pipeline
 from streamup.engine.base import FrameUpscaler
 from streamup.errors import InputError, OutputError
 from streamup.options import UpscaleOptions
-from streamup.pipeline import upscale
+from streamup.pipeline import Progress, upscale
 from streamup.storage.s3 import S3Sink
 from tests.conftest import REPO, SHARED, media
 from tests.storage.conftest import S3, Presigner
-from tests.storage.s3_endpoint import s3_env
+from tests.storage.s3_endpoint import CuttableProxy, S3Server, s3_env
 
 FIDELITY = SHARED / "tools" / "fidelity.py"
 LANCZOS = UpscaleOptions(scale=2, model="lanczos")
@@ -104,13 +104,25 @@ def test_presigned_https_input_to_s3(s3: S3, presign: Presigner, tmp_path: Path)
     assert_faithful(source, out)
 
 
-def test_bad_ends_fail_before_any_work(s3: S3, tmp_path: Path) -> None:
+def test_bad_ends_fail_before_any_work(s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ends are checked before the engine is built (importing torch, loading or downloading weights)."""
+
+    def engine_must_not_load(options: UpscaleOptions) -> FrameUpscaler:
+        raise AssertionError("the engine was built before the ends were checked")
+
+    monkeypatch.setattr(streamup.pipeline, "build_upscaler", engine_must_not_load)
     with pytest.raises(InputError, match="input not found"):
-        upscale(s3.uri("missing.mp4"), str(tmp_path / "out.mp4"), LANCZOS)
-    s3.put("in.mp4", media("faststart.mp4"))
-    with pytest.raises(OutputError, match="output bucket does not exist"):
-        upscale(s3.uri("in.mp4"), "s3://no-such-bucket-here/out.mp4", LANCZOS)
+        upscale(s3.uri("missing.mp4"), s3.uri("out.mp4"), LANCZOS)
+    uri = s3.put("in.mp4", media("faststart.mp4"))
+    with pytest.raises(OutputError, match=r"^output bucket does not exist: s3://no-such-bucket-here$"):
+        upscale(uri, "s3://no-such-bucket-here/out.mp4", LANCZOS)
+    with pytest.raises(OutputError, match="output directory does not exist"):
+        upscale(uri, str(tmp_path / "missing" / "out.mp4"), LANCZOS)
+    with pytest.raises(OutputError, match="cannot write to https:// URLs"):
+        upscale(uri, "https://example.com/out.mp4", LANCZOS)
     assert list(tmp_path.iterdir()) == []
+    assert s3.keys() == ["in.mp4"]
+    assert s3.uploads() == [], "the write check leaves no upload behind"
 
 
 class _FailsAfter:
@@ -147,6 +159,28 @@ def _counting(method: Callable[[S3Sink, bytes], None], calls: list[int]) -> Call
         calls.append(len(data))
         method(self, data)
     return wrapper
+
+
+def test_a_network_lost_mid_run_is_one_line_and_the_lifecycle_rule_is_needed(
+        s3: S3, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection to S3 dies after 24 frames: the run fails with one ``OutputError`` in seconds. The abort
+    cannot reach S3 either, so the upload stays: that is what deploy/s3-lifecycle.json is for."""
+    proxy = CuttableProxy(int(s3_server.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+
+    def cut_after_24_frames(progress: Progress) -> None:
+        if progress.frames_done >= 24:
+            proxy.cut()
+
+    start = time.monotonic()
+    with pytest.raises(OutputError, match=r"^(upload|cannot complete upload) of s3://.*/out\.mp4 .*") as info:
+        upscale(str(media("moov_at_end.mp4")), s3.uri("out.mp4"), QUICK, progress=cut_after_24_frames)
+    assert "\n" not in str(info.value)
+    assert time.monotonic() - start < 60
+    assert s3.keys() == []
+    (left,) = s3.uploads()
+    s3.client.abort_multipart_upload(Bucket=s3.bucket, Key=left["Key"], UploadId=left["UploadId"])
 
 
 def _cli(*args: str) -> list[str]:
