@@ -1,14 +1,13 @@
 """Model-only speed of the engine on this machine: seconds per frame, no decode/encode.
 
-    .venv/bin/python benchmarks/engine_speed.py                      # the closing-note table (a few minutes)
+    .venv/bin/python benchmarks/engine_speed.py --threads 1          # the closing-note table (~3 minutes)
     .venv/bin/python benchmarks/engine_speed.py --model RealESRGAN_x4plus --crop 128x128 --frames 1
 
 Frames are real (sr_gt_640x360.mkv). The RRDB models run on a 320x180 quarter frame and bf16 on a 160x90
-crop; their times are scaled to 640x360 by pixel count, and the printed line says so. That scaling slightly
-overstates the cost (per-call overhead and cache effects weigh more on small inputs: animevideov3 costs 11.2
-CPU-s per 640x360-equivalent on 160x90 crops against 5.5 on whole frames; anime_6B 92 on 160x90 against 71 on
-320x180), so the fp32-vs-bf16 comparison is made on the same crop. Uses ``STREAMUP_WEIGHTS_DIR`` (default
-../shared/weights).
+crop; their times are scaled to 640x360 by pixel count, and the printed line says so. With the default 256 px
+CPU tiles a whole frame is cut into windows of the same order anyway, so the scaling is close; it slightly
+flatters crops that need fewer windows (less pad). fp32 is also timed on the bf16 crop so the two compare
+like for like. Uses ``STREAMUP_WEIGHTS_DIR`` (default ../shared/weights).
 
 Wall time and process CPU time are both printed. On a shared, oversubscribed machine neither is clean with
 2 threads: OpenMP threads spin while their partner is descheduled, inflating both (a 34x34 x4plus forward

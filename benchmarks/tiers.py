@@ -83,7 +83,7 @@ SEED_PEAK_FLOPS = {"cpu": 2 * 64 * 3.1e9, "gpu": 65e12}
 # and two batches. animevideov3 (~1.2 MFLOP/px) runs 640x360 in seconds; x4plus (~36 MFLOP/px) needs ~2 s
 # of pure compute per 128x72 frame on 2 AVX2 cores. lanczos (no network) runs whole frames: what decode,
 # resize and encode (4K/8K x264 at 1080p input) cost on their own.
-CPU_PLAN = {"animevideov3": ((640, 360), 4, 8), "x4plus": ((128, 72), 4, 8), "lanczos": (None, 2, 4)}
+CPU_PLAN = {"animevideov3": ((640, 360), 4, 8), "x4plus": ((128, 72), 4, 8), "lanczos": (None, 2, 6)}
 CPU_QUICK = {"animevideov3": ((160, 90), 1, 2), "x4plus": ((64, 36), 1, 2), "lanczos": (None, 1, 2)}
 # A GPU runs every input whole, over more frames, after an untimed run (cuDNN picks its kernels).
 GPU_PLAN = {"animevideov3": (None, 16, 48), "x4plus": (None, 8, 24), "lanczos": (None, 4, 12)}

@@ -52,11 +52,11 @@ QUICK_FRAMES = {"x4plus": 1, "animevideov3": 6}
 
 
 def streamup_command() -> list[str]:
-    """The installed ``streamup`` console script, or exactly what it runs when the venv has no entry point."""
+    """The installed ``streamup`` console script, or ``python -m streamup`` (the same ``cli.main``)."""
     script = Path(sys.executable).with_name("streamup")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from streamup.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "streamup"]
 
 
 def run_official(model: common.Model, clip: Path, out_dir: Path, scale: int) -> tuple[common.TreeRun, Path]:

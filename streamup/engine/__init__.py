@@ -36,13 +36,14 @@ def default_tiling(
 ) -> tuple[int, int, int, int]:
     """(tile, tile_pad, batch, max batch pixels) used when options leave them unset; reasons in ``tiling``."""
     arch = model.architecture.id
-    if placement.device.type != "cuda":
-        budget, batch, half = float(tiling.CPU_BUDGET), tiling.CPU_BATCH, False
-    else:
+    if placement.device.type == "cuda":
         budget = torch.cuda.get_device_properties(placement.device).total_memory * tiling.GPU_SHARE
-        batch, half = tiling.GPU_BATCH, True
-    tile = tiling.default_tile(arch, budget / batch if half else budget, half)
-    return tile, tiling.DEFAULT_PAD, batch, tiling.budget_pixels(arch, budget, half)
+        half = placement.precision != "fp32"
+        tile = tiling.default_tile(arch, budget / tiling.GPU_BATCH, half)
+        return tile, tiling.DEFAULT_PAD, tiling.GPU_BATCH, tiling.budget_pixels(arch, budget, half)
+    budget = float(tiling.CPU_BUDGET)
+    tile = min(tiling.CPU_TILE_CAP, tiling.default_tile(arch, budget, half=False))
+    return tile, tiling.DEFAULT_PAD, tiling.CPU_BATCH, tiling.budget_pixels(arch, budget, half=False)
 
 
 def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageModelDescriptor:

@@ -75,17 +75,17 @@ def resolve(model: str, weights_dirs: Sequence[str | Path] = ()) -> Path:
     if found:
         return found[0]
     if os.environ.get("STREAMUP_OFFLINE", "") not in ("", "0"):
-        raise _not_found(info, weights_dirs, "offline (STREAMUP_OFFLINE is set)")
+        raise _not_found(info, weights_dirs, "not downloaded: STREAMUP_OFFLINE is set")
     try:
         return download(model)
     except ModelError as exc:
-        raise _not_found(info, weights_dirs, str(exc)) from exc
+        raise _not_found(info, weights_dirs, f"download failed: {exc}") from exc
 
 
 def _not_found(info: ModelInfo, weights_dirs: Sequence[str | Path], why: str) -> ModelError:
     looked = ", ".join(str(d) for d, _ in search_dirs(weights_dirs))
     return ModelError(
-        f"model {info.name} ({info.file}) not found in {looked}; download failed: {why}; "
+        f"model {info.name} ({info.file}) not found in {looked}; {why}; "
         f"fetch it with `streamup models download {info.name}`"
     )
 

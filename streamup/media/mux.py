@@ -135,6 +135,11 @@ class Encoder:
     ) -> None:
         self._format = container_for(extension)
         options = _FRAGMENTED if not seekable and self._format in ("mp4", "mov") else {}
+        if self._format in ("matroska", "webm"):
+            # By default lavf shifts every stream so none starts below zero: an mp4's AAC priming packet
+            # (pts -21 ms) would move all timestamps by 21 ms. Matroska blocks hold signed offsets, so the
+            # source times can be written as they are (mp4/mov keep them with edit lists anyway).
+            options = {"avoid_negative_ts": "disabled"}
         try:
             self._out = av.open(file, mode="w", format=self._format, options=options)
         except av.FFmpegError as e:
