@@ -86,6 +86,17 @@ def test_output_is_faithful_to_the_source(name: str, upscaled, manifest: dict) -
     assert abs(probe.duration(out) - probe.duration(media(name))) <= int(rate[1]) / int(rate[0]) + 1e-3
 
 
+@pytest.mark.parametrize(("name", "ext"), [("faststart.mp4", ".mkv"), ("h264_ac3_640x360.mkv", ".mp4")])
+def test_changing_container_keeps_every_timestamp(tmp_path: Path, name: str, ext: str) -> None:
+    """mp4 → mkv: the AAC priming packet (pts -21 ms) must not shift the whole file (lavf's default)."""
+    out = tmp_path / f"out{ext}"
+    upscale(str(media(name)), str(out), FAST)
+    checks = probe.fidelity().compare(str(media(name)), str(out), 2)
+    assert all(ok for ok, _ in checks.values()), checks
+    first_audio = [float(probe.packets(path, "a:0")[0]["pts_time"]) for path in (media(name), out)]
+    assert first_audio[0] == pytest.approx(first_audio[1], abs=0.001)
+
+
 def test_variable_frame_rate_survives(upscaled) -> None:
     out, _ = upscaled("vfr_h264_aac.mp4")
     times_in, times_out = probe.frame_times(media("vfr_h264_aac.mp4")), probe.frame_times(out)
