@@ -11,7 +11,8 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 
-ARG TORCH_INDEX_URL=https://pypi.org/simple
+# Empty: the default package index (its Linux torch wheels are the CUDA build).
+ARG TORCH_INDEX_URL=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -24,7 +25,7 @@ COPY pyproject.toml README.md ./
 COPY weights ./weights
 COPY streamup ./streamup
 # The README's install line, split in two so TORCH_INDEX_URL picks the torch build without touching the rest.
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.14.1 torchvision==0.29.1 \
+RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.14.1 torchvision==0.29.1 \
  && pip install . \
  && rm -rf /src \
  && useradd --create-home --uid 10001 --shell /usr/sbin/nologin streamup
