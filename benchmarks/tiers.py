@@ -102,6 +102,10 @@ class Unit:
     device: str
 
     @property
+    def key(self) -> str:
+        return f"{self.model.key}/x{self.scale}/{self.reading}/{self.device}"
+
+    @property
     def input_size(self) -> tuple[int, int]:
         return FULL if self.reading == "input" else (FULL[0] // self.scale, FULL[1] // self.scale)
 
@@ -230,15 +234,18 @@ def cells_for(
                 out.append(cell)
                 continue
             seconds, extrapolated, method = estimate(measured, length)
+            e2e = measured.get("end_to_end_10s")
+            where = measured["memory_measured_at"] + (", and 300 frames end to end" if e2e else "")
             cell.update(
                 seconds=seconds,
                 extrapolated=extrapolated,
                 method=method,
                 s_per_frame=measured["s_per_frame"],
                 ratio=seconds / claimed,
-                peak_rss_bytes=measured["peak_rss_bytes"],
-                peak_vram_bytes=measured["peak_vram_bytes"],
-                memory_measured_at=measured["memory_measured_at"],
+                peak_rss_bytes=max(measured["peak_rss_bytes"], e2e["peak_rss_bytes"] if e2e else 0),
+                peak_vram_bytes=max(measured["peak_vram_bytes"] or 0, (e2e or {}).get("peak_vram_bytes") or 0)
+                or None,
+                memory_measured_at=where,
                 usd_per_video_minute_this_machine_time=seconds / length * 60 / 3600 * tier.usd_per_hour,
             )
             out.append(cell)
@@ -256,31 +263,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         peaks["gpu"] = floor.matmul_peak("fp16", "gpu")
     flops = {k: floor.count_flops(m)["flops_per_input_pixel"] for k, m in common.MODELS.items()}
     units_out: dict[str, Any] = {}
-    cells: list[dict[str, Any]] = []
     with common.scratch() as tmpdir:
-        for key in args.models:
-            model = MODELS[key]
-            for reading in READINGS:
-                for device in ("cpu", "gpu"):
-                    for scale in (2, 4):
-                        unit = Unit(model, scale, reading, device)
-                        measured, reason = None, None
-                        if device == "gpu" and not have_gpu:
-                            reason = "not measured (no GPU)"
-                        elif device != args.device:
-                            reason = f"not measured (run with --device {device})"
-                        else:
-                            measured = measure_unit(unit, args, Path(tmpdir))
-                            units_out[f"{key}/x{scale}/{reading}/{device}"] = measured
-                            print(f"# {key} x{scale} {reading}-1080p on {device}: "
-                                  f"{measured['s_per_frame']['median']:.3f} s/frame (median)", flush=True)
-                        peak = peaks[device]["gflops"] * 1e9 if device in peaks else None
-                        cells += cells_for(unit, measured, reason, flops.get(key, 0.0), peak)
-    return {
+        for unit in units(args.models):
+            if unit.device == args.device:
+                measured = measure_unit(unit, args, Path(tmpdir))
+                units_out[unit.key] = measured
+                print(f"# {unit.key}: {measured['s_per_frame']['median']:.3f} s/frame (median)", flush=True)
+    result = {
         "benchmark": "tiers",
         "quick": args.quick,
         "device": args.device,
         "repeats": args.repeats,
+        "models": args.models,
         "machine": machine,
         "machine_line": common.machine_line(machine),
         "fps": FPS,
@@ -293,12 +287,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cost_note": "usd_per_video_minute_this_machine_time prices THIS machine's time at the seed's "
         "instance price; it is not what the instance would cost",
         "units": units_out,
-        "cells": cells,
         "command": f".venv/bin/python -m benchmarks.tiers --device {args.device} --repeats {args.repeats}"
         + (" --quick" if args.quick else "")
         + (f" --end-to-end-budget {args.end_to_end_budget:g}" if args.end_to_end_budget else ""),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    result["cells"] = cells(result)
+    return result
+
+
+def units(models: list[str]) -> list[Unit]:
+    return [Unit(MODELS[key], scale, reading, d) for key in models for reading in READINGS
+            for d in ("cpu", "gpu") for scale in (2, 4)]
+
+
+def cells(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table's cells from a result's measured units (also how ``--rerender`` rebuilds them)."""
+    have_gpu = bool(result["machine"]["gpu"])
+    out = []
+    models = result.get("models") or list(dict.fromkeys(k.split("/")[0] for k in result["units"]))
+    for unit in units(models):
+        measured, reason = result["units"].get(unit.key), None
+        if unit.device == "gpu" and not have_gpu:
+            reason = "not measured (no GPU)"
+        elif unit.device != result["device"]:
+            reason = f"not measured (run with --device {unit.device})"
+        peaks = result["matmul_peaks"]
+        peak = peaks[unit.device]["gflops"] * 1e9 if unit.device in peaks else None
+        flops = result["flops_per_input_pixel"].get(unit.model.key, 0.0)
+        out += cells_for(unit, measured, reason, flops, peak)
+    return out
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -386,7 +404,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 6))
-    colours = {"RealESRGAN_x4plus": "tab:red", "realesr-animevideov3": "tab:blue", "lanczos": "tab:grey"}
+    colours = {"RealESRGAN_x4plus": "tab:red", "realesr-animevideov3": "tab:blue", "lanczos": "tab:green"}
     markers = {("input", "basic"): "o", ("input", "standard"): "s", ("output", "basic"): "^",
                ("output", "standard"): "D", ("input", "premium"): "P", ("input", "pro"): "X",
                ("output", "premium"): "v", ("output", "pro"): "*"}
@@ -425,10 +443,17 @@ def main() -> None:
                         help="run the 10 s row end to end (300 frames, full size) where predicted <= S s")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/tiers-DEVICE[-quick])")
+    parser.add_argument("--rerender", type=Path, metavar="JSON",
+                        help="measure nothing: rebuild cells, Markdown and plot from a result JSON")
     args = parser.parse_args()
-    common.require_device(parser, args.device)
-    result = run(args)
-    stem = args.out or common.RESULTS / (f"tiers-{args.device}" + ("-quick" if args.quick else ""))
+    if args.rerender:
+        result = json.loads(args.rerender.read_text())
+        result["cells"] = cells(result)
+        stem = args.out or args.rerender.with_suffix("")
+    else:
+        common.require_device(parser, args.device)
+        result = run(args)
+        stem = args.out or common.RESULTS / (f"tiers-{args.device}" + ("-quick" if args.quick else ""))
     common.write_json(stem.with_suffix(".json"), result)
     stem.with_suffix(".md").write_text(markdown(result))
     plot(result, stem.with_suffix(".png"))
