@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
-import torchvision.transforms.functional as tvf
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 OUT = REPO / "tests" / "engine" / "fixtures" / "reference.npz"
 
-# basicsr 1.4.2 imports a torchvision module removed in torchvision 0.17; give it the function it uses.
-sys.modules.setdefault(
-    "torchvision.transforms.functional_tensor",
-    types.SimpleNamespace(rgb_to_grayscale=tvf.rgb_to_grayscale),  # type: ignore[arg-type]
-)
+sys.path.insert(0, str(REPO))
+from benchmarks.reference import shim  # noqa: E402  (the one copy of the basicsr/torchvision alias)
+
+shim.install()
 
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 from realesrgan import RealESRGANer  # noqa: E402
