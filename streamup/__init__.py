@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from streamup.errors import Cancelled, InputError, ModelError, OutputError, StreamupError, UsageError
 from streamup.options import UpscaleOptions
+from streamup.version import __version__
 
 if TYPE_CHECKING:
     from streamup.pipeline import Progress, UpscaleResult, upscale
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Cancelled",

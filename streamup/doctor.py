@@ -65,7 +65,8 @@ def _codec_checks() -> list[Check]:
 
 
 def _engine_checks(weights_dirs: Sequence[str]) -> list[Check]:
-    from streamup.engine import DEFAULT_MODEL, device, registry
+    from streamup.engine import device, weights
+    from streamup.engine.factory import DEFAULT_MODEL
 
     info = device.describe()
     checks = [Check("torch", "ok", f"torch {info['torch']} (CUDA build {info['cuda_build'] or 'none'})")]
@@ -76,7 +77,7 @@ def _engine_checks(weights_dirs: Sequence[str]) -> list[Check]:
     bf16 = "native bf16" if info["cpu_bf16_fast"] else "no native bf16 (fp32 is faster here)"
     checks.append(Check("cpu", "ok", f"{info['cpu_capability']}, {info['cpu_threads']} threads, {bf16}"))
     checks.append(Check("auto placement", "ok", f"{info['auto_device']} {info['auto_precision']}"))
-    for m in registry.list_models(weights_dirs):
+    for m in weights.list_models(weights_dirs):
         required = m.name == DEFAULT_MODEL
         if m.path is None:
             status, detail = ("FAIL" if required else "note"), "not present (downloaded on first use)"

@@ -39,3 +39,13 @@ class Cancelled(StreamupError):
     """The run was stopped from outside (SIGINT/SIGTERM or a worker shutting down)."""
 
     exit_code = 130
+
+
+class OutputExists(OutputError):
+    """An exclusive run (``upscale(..., exclusive=True)``) found its destination already there, before any
+    work or at the final publish (another run won the race). ``metadata`` is the existing object's user
+    metadata (lower-case keys; empty for local files), so a worker can tell its own earlier output apart."""
+
+    def __init__(self, message: str, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.metadata = dict(metadata or {})

@@ -9,44 +9,54 @@ muxed untouched. The queues are bounded, so memory depends on frame size and bat
 length. The first error in any stage stops every stage (each blocking queue operation wakes up to check),
 all threads are joined before ``upscale`` returns or raises, and the sink is aborted: a failed or cancelled
 run leaves no output. Faces (CLI, a queue worker, metrics) wrap this call; they watch it through the
-``progress`` callback and stop it through the ``cancel`` event, and never reach inside.
+``progress`` callback and stop it through the ``cancel`` event, and never reach inside. The plumbing under the
+stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamup.flow``.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
 
-from streamup import __version__
 from streamup.errors import Cancelled
+from streamup.flow import BusyClock, Channel, Counted, StopFlag
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
 from streamup.storage import check_sink, open_sink, open_source
+from streamup.version import __version__
 
 if TYPE_CHECKING:  # importing anything under streamup.engine imports torch (seconds): only when needed
     from streamup.engine.base import FrameUpscaler
 
-# Items (frames or packets) each queue may hold. Small on purpose: a queued 4K frame is 25 MB before and
-# 100-400 MB after upscaling; a few in flight are enough to keep every stage busy.
+# Each queue is bounded twice: by items (a few in flight keep every stage busy) and by bytes (a queued 4K
+# frame is 25 MB before and 100-400 MB after upscaling, so a count alone would let memory grow with the
+# output size). One item always passes, however large.
 DECODED_QUEUE = 16
 UPSCALED_QUEUE = 8
-_POLL_S = 0.1  # how often a blocked stage looks whether another one failed
+DECODED_BYTES = 96 * 1024 * 1024
+UPSCALED_BYTES = 192 * 1024 * 1024
 
 STAGES = ("decode", "upscale", "encode")
+QUEUES = ("decoded", "upscaled")
 
 
 @dataclass(frozen=True)
 class Progress:
-    """A snapshot after each batch. ``frames_total`` is the container's estimate (None when it has none)."""
+    """A snapshot after each batch. ``frames_total`` is the container's estimate (None when it has none).
+
+    ``stage_busy_s``/``stage_frames`` are cumulative per stage; ``queue_fill`` (0..1 per queue) shows the
+    bottleneck (a full queue waits on the stage after it); ``video_seconds_done`` is how much of the source's
+    timeline is upscaled; bytes and OOM retries are this run's so far.
+    """
 
     frames_done: int
     frames_total: int | None
@@ -54,6 +64,12 @@ class Progress:
     fps: float
     eta_s: float | None
     stage_busy_s: Mapping[str, float] = field(default_factory=dict)
+    stage_frames: Mapping[str, int] = field(default_factory=dict)
+    queue_fill: Mapping[str, float] = field(default_factory=dict)
+    bytes_read: int = 0
+    bytes_written: int = 0
+    oom_retries: int = 0
+    video_seconds_done: float = 0.0
 
     @property
     def fraction(self) -> float | None:
@@ -64,7 +80,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class UpscaleResult:
-    """What a finished run did; ``stage_busy_s`` shows which stage bounds the speed."""
+    """What a finished run did; ``stage_busy_s`` shows which stage bounds the speed, ``device``/``precision``
+    where the model really ran (a GPU request can fall back to the CPU)."""
 
     source: str
     destination: str
@@ -75,6 +92,13 @@ class UpscaleResult:
     fps: float
     output: OutputInfo
     stage_busy_s: Mapping[str, float]
+    stage_frames: Mapping[str, int] = field(default_factory=dict)
+    device: str = "cpu"
+    precision: str = "fp32"
+    video_seconds: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    oom_retries: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -87,36 +111,55 @@ def upscale(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    upscaler: FrameUpscaler | None = None,
+    metadata: Mapping[str, str] | None = None,
+    exclusive: bool = False,
+    span: tuple[Fraction | None, Fraction | None] | None = None,
 ) -> UpscaleResult:
     """Upscale ``source`` into ``destination`` (local paths or any URI ``streamup.storage`` knows).
 
     Raises a ``StreamupError`` subclass for anything a user can act on: ``InputError`` (not a usable video),
     ``UsageError``/``ModelError`` (bad options or weights), ``OutputError``, ``Cancelled`` (``cancel`` was
     set). ``progress`` is called from the calling thread after every batch.
+
+    ``upscaler`` is a prebuilt one (a worker builds its model once and shares it across jobs); else one is
+    built from ``options``. ``metadata`` is added to the output object's (e.g. a job id). ``exclusive`` never
+    replaces an existing output: ``OutputExists`` before any work, or at the end if another run published
+    first. ``span`` = (start, end) in seconds of the source's timeline (``None``: open end) upscales only
+    the frames shown in [start, end), video only, with the source's timestamps and x264's ``stitchable``:
+    one segment of a fanned-out job (``streamup.fanout``), which is why it seeks instead of decoding all.
     """
     options = options or UpscaleOptions()
     mux.container_for(_extension(destination))  # a bad extension is a usage error before any work
-    check_sink(destination)  # a missing bucket or folder fails in seconds, before the engine loads
+    check_sink(destination, exclusive=exclusive)  # a missing bucket fails in seconds, before the engine loads
     start = time.perf_counter()
     with open_source(source) as src:
-        decoder = Decoder(src.file, src.name)
+        reader = Counted(src.file)
+        decoder = Decoder(reader, src.name)  # type: ignore[arg-type]  # a file in all but name
         try:
-            upscaler = build_upscaler(options)
-            metadata = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
-                        "streamup-version": __version__}
+            if span is not None:
+                decoder.seek(*span)
+            upscaler = upscaler or build_upscaler(options)
+            oom_before = upscaler.oom_retries
+            tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
+                    "streamup-version": __version__, **(metadata or {})}
             content_type = mux.CONTENT_TYPES[_extension(destination)]
-            with open_sink(destination, content_type=content_type, metadata=metadata) as sink:
+            sink_ = open_sink(destination, content_type=content_type, metadata=tags, exclusive=exclusive)
+            with sink_ as sink:
+                writer = Counted(sink.file)
                 encoder = Encoder(
-                    sink.file,
+                    writer,  # type: ignore[arg-type]
                     sink.extension,
                     seekable=sink.seekable,
                     video=decoder.info,
                     scale=upscaler.scale,
                     passthrough=decoder.passthrough,
-                    settings=EncodeSettings(options.codec, options.crf, options.preset),
+                    settings=EncodeSettings(options.codec, options.crf, options.preset,
+                                            stitchable=span is not None),
                 )
+                run = _Run(decoder, upscaler, encoder, progress, cancel,
+                           counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
                 try:
-                    run = _Run(decoder, upscaler, encoder, progress, cancel)
                     frames = run.execute()
                     encoder.close()
                 except BaseException:
@@ -134,14 +177,21 @@ def upscale(
         seconds=seconds,
         fps=frames / seconds if seconds > 0 else 0.0,
         output=encoder.info,
-        stage_busy_s=dict(run.busy),
+        stage_busy_s=dict(run.clock.seconds),
+        stage_frames=dict(run.clock.frames),
+        device=upscaler.device,
+        precision=upscaler.precision,
+        video_seconds=decoder.info.duration or run.video_seconds_done,
+        bytes_read=reader.bytes,
+        bytes_written=writer.bytes,
+        oom_retries=upscaler.oom_retries - oom_before,
     )
 
 
 def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
     """The engine's upscaler, imported on first use: importing torch takes seconds, and an unusable input
     should be refused before that."""
-    from streamup.engine import build_upscaler as build
+    from streamup.engine.factory import build_upscaler as build
 
     return build(options)
 
@@ -150,15 +200,20 @@ def _extension(uri: str) -> str:
     return os.path.splitext(uri.split("?", 1)[0])[1].lower()
 
 
-class _Halt(Exception):
-    """Raised inside a stage when another stage failed or the run was cancelled: unwind quietly."""
+_END = object()  # end-of-stream marker passed down the channels
 
 
-_END = object()  # end-of-stream marker passed down the queues
+def _size(item: Any) -> int:
+    """Bytes an item holds in a channel: a frame's pixels, a packet's payload."""
+    if isinstance(item, VideoFrame):
+        return item.image.nbytes
+    if isinstance(item, tuple):  # (upscaled image, pts)
+        return item[0].nbytes
+    return item.size if isinstance(item, av.Packet) else 0
 
 
 class _Run:
-    """The state shared by the three stages of one run: queues, the stop flag and the first error."""
+    """One run's three stages; the plumbing they share is ``streamup.flow``'s."""
 
     def __init__(
         self,
@@ -167,95 +222,53 @@ class _Run:
         encoder: Encoder,
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        counters: Callable[[], tuple[int, int, int]],
     ) -> None:
         self.decoder, self.upscaler, self.encoder = decoder, upscaler, encoder
-        self.progress, self.cancel = progress, cancel
-        self.decoded: queue.Queue[Any] = queue.Queue(DECODED_QUEUE)
-        self.upscaled: queue.Queue[Any] = queue.Queue(UPSCALED_QUEUE)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-        self.busy = dict.fromkeys(STAGES, 0.0)
-        self.frames = 0
+        self.progress = progress
+        self.counters = counters  # (bytes read, bytes written, OOM retries) so far
+        self.stop = StopFlag(cancel)
+        self.decoded = Channel("decoded", DECODED_QUEUE, DECODED_BYTES, self.stop)
+        self.upscaled = Channel("upscaled", UPSCALED_QUEUE, UPSCALED_BYTES, self.stop)
+        self.clock = BusyClock(STAGES)
+        self._first_pts: Fraction | None = None
+        self.video_seconds_done = 0.0
 
     def execute(self) -> int:
         """Run all stages to the end; returns the number of frames written or raises the first error."""
         threads = [
-            threading.Thread(target=self._guard, args=(self._decode,), name="streamup-decode", daemon=True),
-            threading.Thread(target=self._guard, args=(self._encode,), name="streamup-encode", daemon=True),
+            threading.Thread(target=self.stop.guard, args=(stage,), name=f"streamup-{name}", daemon=True)
+            for name, stage in (("decode", self._decode), ("encode", self._encode))
         ]
         for t in threads:
             t.start()
-        self._guard(self._infer)
+        self.stop.guard(self._infer)
         try:
             for t in threads:
                 t.join()
         except BaseException:  # Ctrl-C while waiting for the encoder to drain: stop it, then go
-            self.stop.set()
+            self.stop.stop()
             for t in threads:
                 t.join()
             raise
-        if self.error is not None:
-            raise self.error
-        if self._cancelled():
+        if self.stop.error is not None:
+            raise self.stop.error
+        if self.stop.cancelled:
             raise Cancelled("cancelled; no output written")
-        return self.frames
-
-    # -- plumbing ---------------------------------------------------------------------------------------
-
-    def _guard(self, stage: Callable[[], None]) -> None:
-        try:
-            stage()
-        except _Halt:
-            pass
-        except BaseException as e:
-            with self._lock:
-                if self.error is None:
-                    self.error = e
-            self.stop.set()
-
-    def _cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
-
-    def _check(self) -> None:
-        if self.stop.is_set() or self._cancelled():
-            raise _Halt
-
-    def _put(self, q: queue.Queue[Any], item: Any) -> None:
-        while True:
-            self._check()
-            try:
-                q.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
-
-    def _get(self, q: queue.Queue[Any]) -> Any:
-        while True:
-            self._check()
-            try:
-                return q.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-
-    def _timed(self, stage: str, items: Iterator[Any]) -> Iterator[Any]:
-        """Yield from ``items``, adding the time spent producing each one to ``stage``'s busy time."""
-        while True:
-            t0 = time.perf_counter()
-            try:
-                item = next(items)
-            except StopIteration:
-                return
-            finally:
-                self.busy[stage] += time.perf_counter() - t0
-            yield item
+        return self.clock.frames["encode"]
 
     # -- stages -----------------------------------------------------------------------------------------
 
     def _decode(self) -> None:
-        for item in self._timed("decode", iter(self.decoder)):
-            self._put(self.decoded, item)
-        self._put(self.decoded, _END)
+        items = iter(self.decoder)
+        while True:
+            with self.clock.busy("decode"):
+                item = next(items, _END)
+            if item is _END:
+                break
+            self.clock.frames["decode"] += isinstance(item, VideoFrame)
+            self.decoded.put(item, _size(item))
+        self.decoded.put(_END)
 
     def _infer(self) -> None:
         """Collect a batch of frames (with the packets between them), upscale it, pass it on in order."""
@@ -264,46 +277,65 @@ class _Run:
         pending: list[VideoFrame | av.Packet] = []
         count = 0
         while True:
-            item = self._get(self.decoded)
+            item = self.decoded.get()
             if item is not _END:
                 pending.append(item)
                 count += isinstance(item, VideoFrame)
                 if count < batch_frames:
                     continue
-            if count:
-                self._upscale_batch(pending)
-            else:
-                for packet in pending:
-                    self._put(self.upscaled, packet)
+            self._upscale_batch(pending)
             pending, count = [], 0
             self._report(start)
             if item is _END:
-                self._put(self.upscaled, _END)
+                self.upscaled.put(_END)
                 return
 
     def _upscale_batch(self, items: list[VideoFrame | av.Packet]) -> None:
         frames = [i for i in items if isinstance(i, VideoFrame)]
-        t0 = time.perf_counter()
-        images = iter(self.upscaler.upscale([f.image for f in frames]))
-        self.busy["upscale"] += time.perf_counter() - t0
+        images: Iterator[Any] = iter(())
+        if frames:
+            with self.clock.busy("upscale"):
+                images = iter(self.upscaler.upscale([f.image for f in frames]))
+            self.clock.frames["upscale"] += len(frames)
+            self._advance(frames[0], frames[-1])
         for item in items:
-            self._put(self.upscaled, (next(images), item.pts) if isinstance(item, VideoFrame) else item)
-        self.frames += len(frames)
+            out = (next(images), item.pts) if isinstance(item, VideoFrame) else item
+            self.upscaled.put(out, _size(out))
+
+    def _advance(self, first: VideoFrame, last: VideoFrame) -> None:
+        """Source seconds upscaled so far: the newest frame's time since the very first one's."""
+        if first.pts is None or last.pts is None:
+            return
+        if self._first_pts is None:
+            self._first_pts = first.pts * first.time_base
+        t = last.pts * last.time_base
+        self.video_seconds_done = max(self.video_seconds_done, float(t - self._first_pts))
 
     def _encode(self) -> None:
-        while (item := self._get(self.upscaled)) is not _END:
-            t0 = time.perf_counter()
-            if isinstance(item, tuple):
-                self.encoder.write_frame(*item)
-            else:
-                self.encoder.write_packet(item)
-            self.busy["encode"] += time.perf_counter() - t0
+        while (item := self.upscaled.get()) is not _END:
+            with self.clock.busy("encode"):
+                if isinstance(item, tuple):
+                    self.encoder.write_frame(*item)
+                    self.clock.frames["encode"] += 1
+                else:
+                    self.encoder.write_packet(item)
 
     def _report(self, start: float) -> None:
         if self.progress is None:
             return
         elapsed = time.perf_counter() - start
+        done = self.clock.frames["upscale"]
         total = self.decoder.info.frames_estimate
-        fps = self.frames / elapsed if elapsed > 0 else 0.0
-        eta = max(0.0, (total - self.frames) / fps) if total and fps > 0 else None
-        self.progress(Progress(self.frames, total, elapsed, fps, eta, dict(self.busy)))
+        fps = done / elapsed if elapsed > 0 else 0.0
+        eta = max(0.0, (total - done) / fps) if total and fps > 0 else None
+        read, written, ooms = self.counters()
+        self.progress(Progress(
+            done, total, elapsed, fps, eta,
+            stage_busy_s=dict(self.clock.seconds),
+            stage_frames=dict(self.clock.frames),
+            queue_fill={c.name: c.fill for c in (self.decoded, self.upscaled)},
+            bytes_read=read,
+            bytes_written=written,
+            oom_retries=ooms,
+            video_seconds_done=self.video_seconds_done,
+        ))

@@ -1,7 +1,9 @@
 """Service tiers: one table naming, per tier, where it runs, how much it enlarges, with which model and tiles.
 
-A tier is a bundle of defaults, not a separate code path: ``--tier pro`` only fills options the caller left
-unset. Operators retune a tier without a release through the environment, e.g.
+A tier is a bundle of defaults, not a separate code path: ``--tier pro`` (or a job's tier) only fills options
+the caller left unset, and the merging happens here alone (``options_for``), so the CLI and the worker cannot
+disagree. The old system named tiers by where and how much (``device`` + ``scale_factor`` in a Spring job):
+``tier_for`` maps that back. Operators retune a tier without a release through the environment, e.g.
 ``STREAMUP_TIER_PRO_MODEL=RealESRGAN_x4plus_anime_6B`` or ``STREAMUP_TIER_BASIC_TILE=256``.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 
+from streamup import config
 from streamup.errors import UsageError
+from streamup.options import UpscaleOptions
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def get_tier(name: str) -> Tier:
     for f in fields(Tier):
         if f.name == "name":
             continue
-        var = f"STREAMUP_TIER_{name.upper()}_{f.name.upper()}"
+        var = f"{config.TIER_PREFIX}{name.upper()}_{f.name.upper()}"
         raw = os.environ.get(var)
         if raw is None:
             continue
@@ -59,3 +63,26 @@ def get_tier(name: str) -> Tier:
         else:
             changes[f.name] = raw
     return replace(tier, **changes)
+
+
+def tier_for(device: str, scale: int) -> Tier:
+    """The tier a (device, scale) pair names: basic cpu 2x, standard cpu 4x, premium gpu 2x, pro gpu 4x."""
+    for name, tier in TIERS.items():
+        if (tier.device, tier.scale) == (device, scale):
+            return get_tier(name)
+    pairs = ", ".join(f"{t.device} {t.scale}x" for t in TIERS.values())
+    raise UsageError(f"no tier runs on {device!r} at {scale}x: one of {pairs}")
+
+
+def options_for(tier: str | None, **explicit: object) -> UpscaleOptions:
+    """Options for a run: explicit values (those not None) win, the tier fills what they left unset, and
+    ``UpscaleOptions``' own defaults (the engine's measured ones) cover the rest."""
+    given = {k: v for k, v in explicit.items() if v is not None}
+    if tier is not None:
+        t = get_tier(tier)
+        for name in ("device", "scale", "model", "tile"):
+            given.setdefault(name, getattr(t, name))
+    try:
+        return UpscaleOptions(**given)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise UsageError(f"unknown option: {e}") from None

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 import streamup
-import streamup.pipeline
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.errors import Cancelled, InputError, OutputError, UsageError
 from streamup.media import mux
@@ -237,11 +236,10 @@ class _FailingUpscaler(LanczosUpscaler):
         return super().upscale(frames)
 
 
-def test_engine_failure_stops_every_stage_and_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
+def test_engine_failure_stops_every_stage_and_leaves_no_output(tmp_path: Path) -> None:
     failing = _FailingUpscaler(fail_at=5)
-    monkeypatch.setattr(streamup.pipeline, "build_upscaler", lambda options: failing)
     with pytest.raises(RuntimeError, match="engine broke at batch 5"):
-        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mp4"), FAST)
+        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mp4"), FAST, upscaler=failing)
     assert failing.calls == 5  # stopped at once, not after the whole clip
     assert _leftovers(tmp_path) == []
     assert _pipeline_threads() == []
@@ -292,6 +290,51 @@ def test_progress_reports_frames_fps_and_eta(tmp_path: Path) -> None:
     assert seen[-1].fraction == 1.0 and seen[-1].eta_s == 0.0 and seen[-1].fps > 0
     assert set(result.stage_busy_s) == {"decode", "upscale", "encode"}
     assert streamup.upscale is upscale  # the package-level call is this one
+
+
+def test_snapshots_and_result_count_frames_bytes_and_source_time(tmp_path: Path) -> None:
+    """What metrics are built from: frames per stage, queue fill, bytes each way, source seconds."""
+    seen: list[Progress] = []
+    src, out = media("sr_input_x4_160x90.mkv"), tmp_path / "o.mkv"
+    result = upscale(str(src), str(out), FAST, progress=seen.append)
+    assert result.stage_frames == {"decode": 48, "upscale": 48, "encode": 48}
+    assert all(set(p.queue_fill) == {"decoded", "upscaled"} for p in seen)
+    assert all(0.0 <= f <= 1.0 for p in seen for f in p.queue_fill.values())
+    assert [p.stage_frames["upscale"] for p in seen] == [p.frames_done for p in seen]
+    assert result.bytes_written == out.stat().st_size
+    assert src.stat().st_size <= result.bytes_read <= 1.05 * src.stat().st_size
+    times = probe.frame_times(src)
+    frame = (times[-1] - times[0]) / (len(times) - 1)
+    assert seen[-1].video_seconds_done == pytest.approx(times[-1] - times[0], abs=1e-3)
+    assert result.video_seconds == pytest.approx(times[-1] - times[0] + frame, abs=frame)
+    assert (result.device, result.precision, result.oom_retries) == ("cpu", "fp32", 0)
+
+
+def test_a_prebuilt_upscaler_serves_two_runs_at_once(tmp_path: Path) -> None:
+    """A worker shares one loaded model across concurrent jobs: both outputs are whole and identical."""
+    shared = LanczosUpscaler(2)
+    results: dict[str, UpscaleResult] = {}
+
+    def job(name: str) -> None:
+        results[name] = upscale(str(media("noaudio_h264.mp4")), str(tmp_path / f"{name}.mkv"),
+                                UpscaleOptions(scale=2, codec="ffv1"), upscaler=shared)
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["a"].frames == results["b"].frames == len(probe.frame_times(media("noaudio_h264.mp4")))
+    assert probe.frame_md5s(tmp_path / "a.mkv") == probe.frame_md5s(tmp_path / "b.mkv")
+
+
+def test_an_exclusive_run_never_replaces_an_output(tmp_path: Path) -> None:
+    out = tmp_path / "o.mkv"
+    out.write_bytes(b"earlier result")
+    with pytest.raises(streamup.errors.OutputExists, match="output already exists"):
+        upscale(str(media("sr_input_x4_160x90.mkv")), str(out), FAST, exclusive=True)
+    assert out.read_bytes() == b"earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mkv"]
 
 
 # VmHWM, not ru_maxrss: Linux carries the parent's peak into a forked child's ru_maxrss across exec, so a

@@ -1,91 +1,26 @@
-"""The upscaling engine: ``build_upscaler(options)`` is the one door the pipeline uses.
+"""The upscaling engine: weights, devices, tiling and networks behind ``build_upscaler(options)``.
 
-It turns options into a FrameUpscaler: which weights (``weights``), what they are (``loader``), where and in
-what precision they run (``device``), how frames are cut and batched (``tiling``, ``upscaler``). Networks are
-loaded once per process and shared, keyed by file, device and precision, so a worker that runs many jobs
-reads and places each model once.
+Only re-exports. They resolve on first use, because ``streamup.engine.factory`` imports torch (seconds):
+``streamup models`` and ``doctor`` read the manifest (``registry``, ``weights``) without paying for it.
 """
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import spandrel
-import torch
-
-from streamup.engine import device as device_mod
-from streamup.engine import loader, registry, tiling, weights
-from streamup.engine.base import FrameUpscaler
-from streamup.engine.lanczos import LanczosUpscaler
-from streamup.engine.upscaler import TorchUpscaler
-from streamup.errors import UsageError
-from streamup.options import UpscaleOptions
+if TYPE_CHECKING:
+    from streamup.engine.base import FrameUpscaler
+    from streamup.engine.factory import DEFAULT_MODEL, build_upscaler, default_tiling, loaded_model
 
 __all__ = ["DEFAULT_MODEL", "FrameUpscaler", "build_upscaler", "default_tiling", "loaded_model"]
 
-DEFAULT_MODEL = "realesr-animevideov3"
-SCALES = (2, 4)
-
-_lock = threading.Lock()
-_models: dict[tuple[str, str, str], spandrel.ImageModelDescriptor] = {}
+_FROM = {"FrameUpscaler": "streamup.engine.base", **dict.fromkeys(
+    ("DEFAULT_MODEL", "build_upscaler", "default_tiling", "loaded_model"), "streamup.engine.factory")}
 
 
-def default_tiling(
-    model: spandrel.ImageModelDescriptor, placement: device_mod.Placement
-) -> tuple[int, int, int, int]:
-    """(tile, tile_pad, batch, max batch pixels) used when options leave them unset; reasons in ``tiling``."""
-    arch = model.architecture.id
-    if placement.device.type == "cuda":
-        budget = torch.cuda.get_device_properties(placement.device).total_memory * tiling.GPU_SHARE
-        half = placement.precision != "fp32"
-        tile = tiling.default_tile(arch, budget / tiling.GPU_BATCH, half)
-        return tile, tiling.DEFAULT_PAD, tiling.GPU_BATCH, tiling.budget_pixels(arch, budget, half)
-    budget = float(tiling.CPU_BUDGET)
-    tile = min(tiling.CPU_TILE_CAP, tiling.default_tile(arch, budget, half=False))
-    return tile, tiling.DEFAULT_PAD, tiling.CPU_BATCH, tiling.budget_pixels(arch, budget, half=False)
+def __getattr__(name: str) -> Any:
+    if name in _FROM:
+        import importlib
 
-
-def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageModelDescriptor:
-    """The network in ``path`` placed on the device in its weights dtype; loaded at most once per process."""
-    key = (str(path.resolve()), str(placement.device), placement.precision)
-    with _lock:
-        model = _models.get(key)
-        if model is None:
-            model = loader.load_sr_model(path)
-            model.to(placement.device).to(placement.weights_dtype).eval()
-            model.model.to(memory_format=torch.channels_last)  # measured: faster and -30% peak memory
-            _models[key] = model
-    return model
-
-
-def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
-    """The upscaler for a run; raises ModelError/UsageError (one line) for anything unusable."""
-    if options.scale not in SCALES:
-        raise UsageError(f"scale must be one of {', '.join(map(str, SCALES))}, got {options.scale}")
-    name = options.model or DEFAULT_MODEL
-    if name == "lanczos":
-        return LanczosUpscaler(options.scale)
-    info = registry.model_info(name)
-    if (
-        options.scale == 2
-        and info
-        and info.x2_sibling
-        and weights.find_local(info.x2_sibling, options.weights_dirs)
-    ):
-        name = info.x2_sibling  # same recipe trained for x2: native output and a quarter of the compute
-    placement = device_mod.choose(options.device, options.precision, options.require_gpu)
-    path = weights.resolve(name, options.weights_dirs)
-    model = loaded_model(path, placement)
-    loader.check_scale(model, path, options.scale)
-    tile, pad, batch, max_pixels = default_tiling(model, placement)
-    return TorchUpscaler(
-        model,
-        placement,
-        scale=options.scale,
-        tile=tile if options.tile is None else options.tile,
-        tile_pad=pad if options.tile_pad is None else options.tile_pad,
-        batch=batch if options.batch is None else options.batch,
-        max_batch_pixels=max_pixels if options.batch is None else None,
-        name=name if not weights.is_path_like(name) else Path(name).stem,
-    )
+        return getattr(importlib.import_module(_FROM[name]), name)
+    raise AttributeError(f"module 'streamup.engine' has no attribute {name!r}")

@@ -18,10 +18,17 @@ class FrameUpscaler(Protocol):
     Frames are ``H x W x 3`` arrays, ``uint8`` (8-bit video) or ``uint16`` (deeper video, full 16-bit range);
     the result has the same dtype and is exactly ``scale * H x scale * W``. All frames of one call have the
     same size. ``batch_frames`` is how many frames the caller should hand over at once for good throughput.
+    ``device`` ("cpu", "cuda") and ``precision`` ("fp32", "bf16", "fp16") say where it really runs (a GPU
+    request can fall back to the CPU); ``oom_retries`` counts out-of-memory retries since it was built. One
+    upscaler may serve several runs at once (a worker's jobs share one loaded model), so ``upscale`` must be
+    safe to call from several threads.
     """
 
     scale: int
     batch_frames: int
     name: str
+    device: str
+    precision: str
+    oom_retries: int
 
     def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...

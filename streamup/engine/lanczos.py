@@ -14,6 +14,9 @@ class LanczosUpscaler:
     """Exact-size lanczos upscale; no model, no torch: seconds for a whole clip on any CPU."""
 
     name = "lanczos"
+    device = "cpu"
+    precision = "fp32"
+    oom_retries = 0
 
     def __init__(self, scale: int, batch_frames: int = 4) -> None:
         self.scale = scale

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -47,25 +46,6 @@ class ModelInfo:
         return digest == self.sha256 or digest in self.accepted_sha256
 
 
-@dataclass(frozen=True)
-class ModelStatus:
-    """Where a model resolves on this machine, for ``streamup models``.
-
-    ``path`` is None when no local copy exists (it would be downloaded on first use); ``sha_ok`` is None then,
-    else whether the file's checksum is the official one or an accepted conversion; ``source`` says which
-    step of the resolution order found it (``weights-dir``, ``cache``, ``bundled``).
-    """
-
-    name: str
-    scale: int
-    arch: str
-    path: Path | None
-    sha_ok: bool | None
-    source: str | None
-    size: int
-    description: str
-
-
 @cache
 def official_models() -> dict[str, ModelInfo]:
     """The manifest, by model name, in manifest order."""
@@ -89,26 +69,3 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def list_models(weights_dirs: Sequence[str | Path] = ()) -> list[ModelStatus]:
-    """Every official model, its scale, and where it resolves without downloading anything."""
-    from streamup.engine.weights import find_local  # weights depends on this module, not the other way
-
-    statuses = []
-    for info in official_models().values():
-        found = find_local(info.name, weights_dirs)
-        path, source = found if found else (None, None)
-        statuses.append(
-            ModelStatus(
-                name=info.name,
-                scale=info.scale,
-                arch=info.arch,
-                path=path,
-                sha_ok=info.checksum_ok(sha256_of(path)) if path else None,
-                source=source,
-                size=info.size,
-                description=info.description,
-            )
-        )
-    return statuses

@@ -18,10 +18,32 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from streamup import config
 from streamup.engine.registry import DATA_DIR, ModelInfo, model_info, official_models, sha256_of
 from streamup.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where a model resolves on this machine, for ``streamup models``.
+
+    ``path`` is None when no local copy exists (it would be downloaded on first use); ``sha_ok`` is None then,
+    else whether the file's checksum is the official one or an accepted conversion; ``source`` says which
+    step of the resolution order found it (``weights-dir``, ``cache``, ``bundled``).
+    """
+
+    name: str
+    scale: int
+    arch: str
+    path: Path | None
+    sha_ok: bool | None
+    source: str | None
+    size: int
+    description: str
+
 
 DOWNLOAD_TIMEOUT_S = 30.0
 MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
@@ -36,7 +58,7 @@ def cache_dir() -> Path:
 def search_dirs(weights_dirs: Sequence[str | Path] = ()) -> list[tuple[Path, str]]:
     """The folders searched for a named model, in order, each with the name of its step."""
     dirs = [(Path(d).expanduser(), "weights-dir") for d in weights_dirs]
-    env = os.environ.get("STREAMUP_WEIGHTS_DIR", "")
+    env = os.environ.get(config.WEIGHTS_DIR, "")
     dirs += [(Path(d).expanduser(), "weights-dir") for d in env.split(os.pathsep) if d]
     dirs.append((cache_dir(), "cache"))
     dirs.append((DATA_DIR, "bundled"))
@@ -74,7 +96,7 @@ def resolve(model: str, weights_dirs: Sequence[str | Path] = ()) -> Path:
     found = find_local(model, weights_dirs)
     if found:
         return found[0]
-    if os.environ.get("STREAMUP_OFFLINE", "") not in ("", "0"):
+    if os.environ.get(config.OFFLINE, "") not in ("", "0"):
         raise _not_found(info, weights_dirs, "not downloaded: STREAMUP_OFFLINE is set")
     try:
         return download(model)
@@ -91,7 +113,7 @@ def _not_found(info: ModelInfo, weights_dirs: Sequence[str | Path], why: str) ->
 
 
 def download_url(info: ModelInfo) -> str:
-    mirror = os.environ.get("STREAMUP_WEIGHTS_MIRROR", "").rstrip("/")
+    mirror = os.environ.get(config.WEIGHTS_MIRROR, "").rstrip("/")
     return f"{mirror}/{info.release}/{info.file}" if mirror else info.url
 
 
@@ -140,3 +162,24 @@ def _stream(url: str, out, info: ModelInfo, progress: bool) -> str:
                 digest.update(chunk)
                 bar.update(len(chunk))
     return digest.hexdigest()
+
+
+def list_models(weights_dirs: Sequence[str | Path] = ()) -> list[ModelStatus]:
+    """Every official model, its scale, and where it resolves without downloading anything."""
+    statuses = []
+    for info in official_models().values():
+        found = find_local(info.name, weights_dirs)
+        path, source = found if found else (None, None)
+        statuses.append(
+            ModelStatus(
+                name=info.name,
+                scale=info.scale,
+                arch=info.arch,
+                path=path,
+                sha_ok=info.checksum_ok(sha256_of(path)) if path else None,
+                source=source,
+                size=info.size,
+                description=info.description,
+            )
+        )
+    return statuses

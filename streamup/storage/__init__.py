@@ -1,22 +1,35 @@
-"""Every transport behind two calls: ``open_source`` to read a video, ``open_sink`` to write one.
+"""Every transport behind four calls: ``open_source``, ``check_sink``, ``open_sink`` and ``stat``.
 
 The pipeline opens its input and output only through here, so a new transport plugs in without touching
 demux, engine or mux. A source is always seekable (remote ones through ranged reads, never a download). A
 sink is all-or-nothing: ``commit`` makes the output appear, ``abort`` (or an exception inside the ``with``
 block) leaves nothing behind; ``sink.seekable`` is False for S3, which tells the muxer to write a format that
-never seeks back (fragmented mp4, Matroska/WebM as they are).
+never seeks back (fragmented mp4, Matroska/WebM as they are). An *exclusive* sink never replaces an existing
+output: it refuses one that is there before any work, and publishes conditionally (``OutputExists``).
 
 Supported: local paths, ``s3://bucket/key`` (in and out), ``https://`` / ``http://`` (in only, e.g. a
-presigned URL).
+presigned URL). Each scheme is registered once in ``TRANSPORTS`` (as smart_open's ``transport.py`` does): a
+module implementing the calls it supports, imported on first use so that a local run never imports boto3.
 """
 
 from __future__ import annotations
 
-from streamup.errors import OutputError
-from streamup.storage.base import Sink, Source
-from streamup.storage.local import LocalSink, check_local_destination, open_local_source
+import importlib
+from types import ModuleType
 
-__all__ = ["Sink", "Source", "check_sink", "open_sink", "open_source"]
+from streamup.errors import InputError, OutputError
+from streamup.storage.base import ObjectInfo, Sink, Source
+
+__all__ = ["TRANSPORTS", "ObjectInfo", "Sink", "Source", "check_sink", "open_sink", "open_source", "stat"]
+
+#: scheme → the module that implements it ("" = a local path). A module without ``open_sink`` is read-only.
+TRANSPORTS = {
+    "": "streamup.storage.local",
+    "file": "streamup.storage.local",
+    "s3": "streamup.storage.s3",
+    "http": "streamup.storage.http",
+    "https": "streamup.storage.http",
+}
 
 
 def _scheme(uri: str) -> str:
@@ -24,49 +37,51 @@ def _scheme(uri: str) -> str:
     return head.lower() if sep and head.isalnum() else ""
 
 
+def _transport(uri: str, side: type[InputError] | type[OutputError], call: str) -> ModuleType:
+    scheme = _scheme(uri)
+    name = TRANSPORTS.get(scheme)
+    if name is None:
+        known = ", ".join(f"{s}://" for s in TRANSPORTS if s)
+        raise side(f"unsupported URI scheme {scheme}:// (local paths, {known}): {uri}")
+    module = importlib.import_module(name)
+    if not hasattr(module, call):
+        raise side(f"cannot write to {scheme}:// URLs (use s3://bucket/key or a local path): {uri}")
+    return module
+
+
 def open_source(uri: str) -> Source:
     """Open ``uri`` for reading; raises ``InputError`` with one line when it is missing or unreadable."""
-    scheme = _scheme(uri)
-    if scheme == "s3":
-        from streamup.storage.s3 import open_s3_source
-
-        return open_s3_source(uri)
-    if scheme in ("http", "https"):
-        from streamup.storage.http import open_http_source
-
-        return open_http_source(uri)
-    return open_local_source(uri)
+    return _transport(uri, InputError, "open_source").open_source(uri)
 
 
-def check_sink(uri: str) -> None:
-    """Raise ``OutputError`` now if ``uri`` cannot be written, leaving nothing behind.
+def check_sink(uri: str, *, exclusive: bool = False) -> None:
+    """Raise ``OutputError`` now if ``uri`` cannot be written (``OutputExists`` if ``exclusive`` and it is
+    there already), leaving nothing behind.
 
     The sink itself is opened late (the object's metadata names the model, known only once the engine is
     built), and building the engine can mean importing torch, loading or downloading weights: this lets the
     pipeline refuse a missing bucket or an unwritable folder in seconds, before any of that.
     """
-    scheme = _scheme(uri)
-    if scheme == "s3":
-        from streamup.storage.s3 import check_s3_destination
-
-        check_s3_destination(uri)
-    elif scheme in ("http", "https"):
-        raise OutputError(f"cannot write to {scheme}:// URLs (use s3://bucket/key or a local path): {uri}")
-    else:
-        check_local_destination(uri)
+    _transport(uri, OutputError, "open_sink").check_sink(uri, exclusive=exclusive)
 
 
-def open_sink(uri: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None) -> Sink:
+def open_sink(
+    uri: str,
+    *,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
+    exclusive: bool = False,
+) -> Sink:
     """Prepare ``uri`` for writing; raises ``OutputError`` at once when it cannot be written.
 
-    ``content_type`` and ``metadata`` (source, model, scale, version, ...) are stored on S3 objects; a local
-    file has nowhere to keep them.
+    ``content_type`` and ``metadata`` (source, model, scale, version, job id...) are stored on S3 objects; a
+    local file has nowhere to keep them. ``exclusive`` makes ``commit`` fail with ``OutputExists`` rather
+    than replace an object that appeared meanwhile.
     """
-    scheme = _scheme(uri)
-    if scheme == "s3":
-        from streamup.storage.s3 import S3Sink
+    module = _transport(uri, OutputError, "open_sink")
+    return module.open_sink(uri, content_type=content_type, metadata=metadata, exclusive=exclusive)
 
-        return S3Sink(uri, content_type=content_type, metadata=metadata)
-    if scheme in ("http", "https"):
-        check_sink(uri)
-    return LocalSink(uri)
+
+def stat(uri: str) -> ObjectInfo | None:
+    """The object at ``uri`` (size, metadata, ETag), or None when there is none."""
+    return _transport(uri, InputError, "stat").stat(uri)

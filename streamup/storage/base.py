@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What ``stat`` tells of an existing object: its size, user metadata (lower-case keys) and ETag."""
+
+    size: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
 
 
 class Source:

@@ -35,7 +35,7 @@ def _status_reason(status: int) -> str:
     return f"HTTP {status}"
 
 
-def open_http_source(url: str) -> Source:
+def open_source(url: str) -> Source:
     name = public_name(url)
     pool = urllib3.PoolManager(retries=_RETRIES, timeout=_TIMEOUT)
 

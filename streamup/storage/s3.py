@@ -27,8 +27,8 @@ import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
 
-from streamup.errors import InputError, OutputError, StreamupError
-from streamup.storage.base import Sink, Source
+from streamup.errors import InputError, OutputError, OutputExists, StreamupError
+from streamup.storage.base import ObjectInfo, Sink, Source
 from streamup.storage.ranged import RangedReader
 
 log = logging.getLogger(__name__)
@@ -96,16 +96,12 @@ def describe(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def open_s3_source(uri: str) -> Source:
+def open_source(uri: str) -> Source:
     bucket, key = parse_s3_uri(uri, InputError)
     client = make_client()
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        reason = describe(e)
-        if reason == "no such object":
-            raise InputError(f"input not found: {uri}") from None
-        raise InputError(f"cannot read input {uri}: {reason}") from None
+    head = _head(client, bucket, key, uri)
+    if head is None:
+        raise InputError(f"input not found: {uri}")
     etag = head.get("ETag")
 
     def fetch(start: int, stop: int) -> bytes:
@@ -135,10 +131,40 @@ def _header_safe(value: str) -> str:
     return value.encode("ascii", "backslashreplace").decode("ascii").replace("\r", " ").replace("\n", " ")
 
 
-def check_s3_destination(uri: str) -> None:
+def stat(uri: str) -> ObjectInfo | None:
+    """HEAD the object: None when there is none; any other failure is an ``InputError`` naming the reason."""
+    bucket, key = parse_s3_uri(uri, InputError)
+    head = _head(make_client(), bucket, key, uri)
+    if head is None:
+        return None
+    return ObjectInfo(size=int(head["ContentLength"]), metadata=dict(head.get("Metadata") or {}),
+                      etag=head.get("ETag"))
+
+
+def _head(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any] | None:
+    try:
+        return client.head_object(Bucket=bucket, Key=key)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        reason = describe(e)
+        if reason == "no such object":
+            return None
+        raise InputError(f"cannot read input {uri}: {reason}") from None
+
+
+def check_sink(uri: str, *, exclusive: bool = False) -> None:
     """Start a multipart upload and abort it: the one cheap proof that the bucket exists and takes writes
-    (a HEAD on the bucket needs s3:ListBucket, which a writer need not have)."""
+    (a HEAD on the bucket needs s3:ListBucket, which a writer need not have). ``exclusive``: an existing
+    object is ``OutputExists`` (with its metadata), before any work."""
     S3Sink(uri, content_type=None, metadata=None).abort()
+    if exclusive:
+        bucket, key = parse_s3_uri(uri, OutputError)
+        if (head := _head(make_client(), bucket, key, uri)) is not None:
+            raise OutputExists(f"output already exists: {uri}", head.get("Metadata"))
+
+
+def open_sink(uri: str, *, content_type: str | None, metadata: dict[str, str] | None,
+              exclusive: bool = False) -> S3Sink:
+    return S3Sink(uri, content_type=content_type, metadata=metadata, exclusive=exclusive)
 
 
 class _PartWriter:
@@ -193,13 +219,18 @@ class _PartWriter:
 
 
 class S3Sink(Sink):
-    """A multipart upload: the object exists only after ``commit``; ``abort`` leaves no object, no upload."""
+    """A multipart upload: the object exists only after ``commit``; ``abort`` leaves no object, no upload.
+
+    ``exclusive`` completes the upload with ``If-None-Match: *``: if another writer published the key first,
+    S3 answers 412 and this upload is aborted with ``OutputExists``; two racing runs never both publish.
+    """
 
     seekable = False
 
     def __init__(self, uri: str, *, content_type: str | None, metadata: dict[str, str] | None,
-                 part_size: int | None = None) -> None:
+                 part_size: int | None = None, exclusive: bool = False) -> None:
         self.name = uri
+        self._exclusive = exclusive
         self._bucket, self._key = parse_s3_uri(uri, OutputError)
         self._client = make_client()
         self._base_part_size = part_size or PART_SIZE
@@ -242,11 +273,15 @@ class S3Sink(Sink):
             rest = self._file.take_rest()
             if rest or not self._parts:
                 self.upload_part(rest)
+            condition = {"IfNoneMatch": "*"} if self._exclusive else {}
             try:
                 self._client.complete_multipart_upload(
                     Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts})
+                    MultipartUpload={"Parts": self._parts}, **condition)
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+                if self._exclusive and _precondition_failed(e):
+                    head = _head(self._client, self._bucket, self._key, self.name) or {}
+                    raise OutputExists(f"output already exists: {self.name}", head.get("Metadata")) from None
                 raise OutputError(f"cannot complete upload of {self.name}: {describe(e)}") from None
         except BaseException:
             self.abort()
@@ -265,3 +300,11 @@ class S3Sink(Sink):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             log.warning("could not abort the upload of %s (%s); a bucket lifecycle rule "
                         "AbortIncompleteMultipartUpload removes it later", self.name, describe(e))
+
+
+def _precondition_failed(error: Exception) -> bool:
+    """S3's answer to a conditional write that lost (412), or to two racing ones (409 Conflict)."""
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return False
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    return code in {"412", "PreconditionFailed", "ConditionalRequestConflict"}

@@ -55,7 +55,7 @@ def test_list_models_reports_where_and_whether_verified(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = _place(tmp_path / "mine", "RealESRGAN_x4plus.pth")  # the compact file under the x4plus name
-    statuses = {s.name: s for s in registry.list_models([fake.parent])}
+    statuses = {s.name: s for s in weights.list_models([fake.parent])}
     assert set(statuses) == {
         "realesr-animevideov3",
         "RealESRGAN_x4plus",

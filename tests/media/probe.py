@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -40,6 +41,20 @@ def duration(path: Path) -> float:
     return float(ffprobe("-show_format", str(path))["format"]["duration"])
 
 
+def fidelity_checks(source: Path, output: Path, scale: int) -> dict[str, dict]:
+    """``fidelity.py compare --json`` run as its own process: {check: {"ok": bool, "detail": str}}."""
+    argv = [sys.executable, str(SHARED / "tools" / "fidelity.py"), "compare", str(source), str(output),
+            "--scale", str(scale), "--json"]
+    run = subprocess.run(argv, capture_output=True, text=True)
+    assert run.stdout, run.stderr
+    return json.loads(run.stdout)
+
+
+def failed(checks: dict[str, dict]) -> dict[str, str]:
+    """The checks that did not pass, with fidelity.py's explanation."""
+    return {k: v["detail"] for k, v in checks.items() if not v["ok"]}
+
+
 def fidelity() -> ModuleType:
     """The shared independent checker ../shared/tools/fidelity.py, loaded as a module."""
     spec = importlib.util.spec_from_file_location("fidelity", SHARED / "tools" / "fidelity.py")
@@ -58,3 +73,10 @@ def rgb_frame(path: Path, index: int, size: tuple[int, int]) -> bytes:
     out = subprocess.run(argv, capture_output=True, check=True)
     assert len(out.stdout) == w * h * 3
     return out.stdout
+
+
+def frame_md5s(path: Path) -> list[str]:
+    """MD5 of every decoded video frame, by ffmpeg's framemd5 muxer: equal lists mean identical pictures."""
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
