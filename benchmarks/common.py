@@ -231,6 +231,13 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def save_result(stem: Path, result: dict[str, Any], text: str) -> None:
+    """``STEM.json`` (the data) and ``STEM.md`` (its table) in results/, and the table on stdout."""
+    write_json(stem.with_suffix(".json"), result)
+    stem.with_suffix(".md").write_text(text)
+    print(text)
+
+
 def fmt_seconds(seconds: float | None) -> str:
     """Human duration: 0.83 s, 42 s, 12.5 min, 3.4 h, 2.1 d."""
     if seconds is None:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import common, floor, tiers, vs_reference
+from benchmarks import backends, common, floor, memory, overhead, tiers, vs_reference
 
 DOC = common.REPO / "docs" / "benchmarks.md"
 
@@ -78,6 +78,16 @@ def main() -> None:
     result = load(f"vs_reference{args.suffix}")
     if result:
         parts.append(vs_reference.markdown(result))
+    sections = (("overhead-cpu", overhead), ("overhead-cpu-x4plus", overhead), ("backends-cpu", backends),
+                ("memory-cpu", memory))
+    for name, module in sections:
+        result = load(f"{name}{args.suffix}")
+        if result:
+            parts.append(module.markdown(result))
+    before = sorted(common.RESULTS.glob(f"*-before-*{args.suffix}.md"))
+    if before:
+        parts.append("## Earlier results (other machines)\n\n" + "\n".join(
+            f"- [`{path.name}`](../benchmarks/results/{path.name})" for path in before) + "\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(TEMPLATE.read_text().format(tiers="\n".join(parts)))
     print(f"wrote {args.out}")

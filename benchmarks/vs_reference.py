@@ -9,7 +9,14 @@ torchvision import). Both sides are timed as whole commands (start-up, model loa
 with the peak RSS of the whole process tree; then the two outputs are compared by PSNR (``fidelity.py psnr``)
 and each against the ground truth.
 
-    .venv/bin/python -m benchmarks.vs_reference [--quick] [--repeats N] [--json]
+Each side runs a short and a long clip of the same footage: steady s/frame = (long - short) / extra frames,
+and start-up (interpreter, imports, model load, first-frame latency) = short wall - short frames x steady,
+reported apart, since a whole command on a short clip is mostly start-up. Parity is measured where no video
+encoder blurs it: the decoded RGB frames through the official ``RealESRGANer.enhance`` (as the script runs
+it: ``--fp32`` on a CPU, fp16 on a GPU) against streamup's engine as the command runs it (its automatic
+precision and tiling), PSNR per frame.
+
+    .venv/bin/python -m benchmarks.vs_reference [--quick] [--repeats N] [--device cpu|gpu] [--json]
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,7 +54,10 @@ TRUTH = common.MEDIA / "sr_gt_640x360.mkv"
 # Frames per model: x4plus costs ~36 MFLOP per input pixel (seconds per 160x90 frame on 2 cores),
 # animevideov3 ~1.2 MFLOP (a fraction of a second), so it gets the whole 2 s clip.
 FRAMES = {"x4plus": 4, "animevideov3": 48}
+SHORT_FRAMES = {"x4plus": 1, "animevideov3": 8}
 QUICK_FRAMES = {"x4plus": 1, "animevideov3": 6}
+QUICK_SHORT_FRAMES = {"x4plus": 1, "animevideov3": 2}
+PARITY_FRAMES = 2
 
 
 def streamup_command() -> list[str]:
@@ -59,7 +68,9 @@ def streamup_command() -> list[str]:
     return [sys.executable, "-m", "streamup"]
 
 
-def run_official(model: common.Model, clip: Path, out_dir: Path, scale: int) -> tuple[common.TreeRun, Path]:
+def run_official(
+    model: common.Model, clip: Path, out_dir: Path, scale: int, device: str = "cpu"
+) -> tuple[common.TreeRun, Path]:
     cwd = out_dir / "official-cwd"
     cwd.mkdir(parents=True, exist_ok=True)
     link = cwd / "weights"
@@ -67,76 +78,125 @@ def run_official(model: common.Model, clip: Path, out_dir: Path, scale: int) -> 
         link.symlink_to(common.WEIGHTS, target_is_directory=True)
     cmd = [
         sys.executable, str(REFERENCE / "shim.py"), str(OFFICIAL),
-        "-i", str(clip), "-o", str(out_dir), "-n", model.name, "-s", str(scale), "--fp32",
+        "-i", str(clip), "-o", str(out_dir), "-n", model.name, "-s", str(scale),
+        *(["--fp32"] if device == "cpu" else []),  # the script's default is fp16, which a CPU cannot run
     ]
     run = common.run_tree(cmd, cwd=cwd, env=dict(os.environ))
     return run, out_dir / f"{clip.stem}_out.mp4"
 
 
 def run_streamup(
-    model: common.Model, clip: Path, out: Path, scale: int, encoder: list[str] = MATCH_OFFICIAL_ENCODER
+    model: common.Model, clip: Path, out: Path, scale: int, encoder: list[str] = MATCH_OFFICIAL_ENCODER,
+    device: str = "cpu",
 ) -> common.TreeRun:
     cmd = [*streamup_command(), "upscale", str(clip), str(out), "--model", model.name, "--scale", str(scale),
-           "--device", "cpu", "--weights-dir", str(common.WEIGHTS), *encoder]
+           "--device", device, "--weights-dir", str(common.WEIGHTS), *encoder]
     return common.run_tree(cmd, cwd=common.REPO, env=dict(os.environ))
 
 
-def compare(model: common.Model, frames: int, repeats: int, scale: int, tmp: Path) -> dict[str, Any]:
-    clip = common.make_clip(SOURCE, tmp / f"{model.key}_{frames}f.mp4", frames=frames)
-    truth = common.make_clip(TRUTH, tmp / f"truth_{frames}f.mp4", frames=frames) if scale == 4 else None
+def rgb_parity(model: common.Model, clip: Path, scale: int, device: str) -> dict[str, Any]:
+    """PSNR of streamup's engine against ``RealESRGANer.enhance`` on the clip's first decoded RGB frames."""
+    import torch
+
+    from benchmarks.measure import decode
+    from benchmarks.reference import official
+    from streamup.engine import build_upscaler
+    from streamup.options import UpscaleOptions
+    from tests.engine.util import psnr
+
+    frames = decode(str(clip), PARITY_FRAMES)
+    cuda = device == "gpu" and torch.cuda.is_available()
+    ref = official.upsampler(model.key, "cuda" if cuda else "cpu", half=cuda)
+    ours = build_upscaler(UpscaleOptions(scale=scale, model=model.name, device=device,
+                                         weights_dirs=(str(common.WEIGHTS),)))
+    values = [psnr(ours.upscale([f])[0], official.enhance(ref, f, scale)) for f in frames]
+    return {"frames": len(values), "psnr_db": values, "min_db": min(values),
+            "streamup_precision": ours.precision, "official_precision": "fp16" if cuda else "fp32"}
+
+
+def steady(short: float, long: float, n_short: int, n_long: int) -> tuple[float, float]:
+    """(steady s/frame, start-up s) from whole-command walls of a short and a long clip."""
+    per_frame = (long - short) / (n_long - n_short)
+    return per_frame, short - n_short * per_frame
+
+
+def compare(
+    model: common.Model, frames: tuple[int, int], repeats: int, scale: int, tmp: Path, device: str = "cpu"
+) -> dict[str, Any]:
+    n_short, n_long = frames
+    clip = common.make_clip(SOURCE, tmp / f"{model.key}_{n_long}f.mp4", frames=n_long)
+    short = common.make_clip(SOURCE, tmp / f"{model.key}_{n_short}f.mp4", frames=n_short)
+    truth = common.make_clip(TRUTH, tmp / f"truth_{n_long}f.mp4", frames=n_long) if scale == 4 else None
     runs = []
     for r in range(repeats):
-        out_dir = tmp / f"{model.key}-official-{r}"
         ours = tmp / f"{model.key}-streamup-{r}.mp4"
-        if r % 2 == 0:  # alternate who goes first, so a slow spell on a shared machine hits both
-            official, official_out = run_official(model, clip, out_dir, scale)
-            mine = run_streamup(model, clip, ours, scale)
-        else:
-            mine = run_streamup(model, clip, ours, scale)
-            official, official_out = run_official(model, clip, out_dir, scale)
+        sides = {}
+        # alternate who goes first, so a slow spell on a shared machine hits both
+        order = ("official", "streamup") if r % 2 == 0 else ("streamup", "official")
+        for side in order:
+            for label, src in (("short", short), ("long", clip)):
+                out_dir = tmp / f"{model.key}-official-{r}-{label}"
+                if side == "official":
+                    run, produced = run_official(model, src, out_dir, scale, device)
+                    if label == "long":
+                        official_out = produced
+                else:
+                    run = run_streamup(model, src, ours if label == "long" else out_dir.with_suffix(".mp4"),
+                                       scale, device=device)
+                sides.setdefault(side, {})[label] = {
+                    "wall_s": run.wall_s, "cpu_s": run.cpu_s, "peak_tree_rss_bytes": run.peak_tree_rss_bytes}
+        for side in sides.values():
+            side["steady_s_per_frame"], side["startup_s"] = steady(
+                side["short"]["wall_s"], side["long"]["wall_s"], n_short, n_long)
+            side["steady_cpu_s_per_frame"], side["startup_cpu_s"] = steady(
+                side["short"]["cpu_s"], side["long"]["cpu_s"], n_short, n_long)
+        o, m = sides["official"], sides["streamup"]
         runs.append({
-            "official": {"wall_s": official.wall_s, "cpu_s": official.cpu_s,
-                         "peak_tree_rss_bytes": official.peak_tree_rss_bytes},
-            "streamup": {"wall_s": mine.wall_s, "cpu_s": mine.cpu_s,
-                         "peak_tree_rss_bytes": mine.peak_tree_rss_bytes},
-            "ratio_official_over_streamup": official.wall_s / mine.wall_s,
+            **sides,
+            "load_avg_1m": os.getloadavg()[0],
+            "ratio_official_over_streamup": o["long"]["wall_s"] / m["long"]["wall_s"],
+            "ratio_steady_per_frame": o["steady_s_per_frame"] / m["steady_s_per_frame"],
+            "ratio_cpu_whole_command": o["long"]["cpu_s"] / m["long"]["cpu_s"],
         })
     # Both timed outputs went through x264 at crf 23, so their PSNR mixes implementation and encoder
-    # differences. One untimed lossless (ffv1) streamup run separates them: lossless-vs-official against
-    # lossless-vs-streamup's own crf 23 encode (the encoder's noise level).
-    lossless = tmp / f"{model.key}-streamup-lossless.mkv"
-    run_streamup(model, clip, lossless, scale, ["--codec", "ffv1"])
-    psnr = {
-        "streamup_vs_official_db": common.psnr(ours, official_out),
-        "streamup_lossless_vs_official_db": common.psnr(lossless, official_out),
-        "streamup_lossless_vs_streamup_crf23_db": common.psnr(lossless, ours),
-    }
+    # differences; the RGB parity above is the implementation alone.
+    psnr = {"streamup_vs_official_db": common.psnr(ours, official_out)}
     if truth is not None:
         psnr["official_vs_truth_db"] = common.psnr(official_out, truth)
         psnr["streamup_vs_truth_db"] = common.psnr(ours, truth)
-    ratios = [r["ratio_official_over_streamup"] for r in runs]
+
+    def spread(key: str, side: str | None = None) -> dict[str, float | int]:
+        return common.spread([r[side][key] if side else r[key] for r in runs])
+
     return {
         "model": model.name,
-        "clip": f"{SOURCE.name}, first {frames} frames (160x90 -> {160 * scale}x{90 * scale}), "
-        "as lossless x264 mp4",
-        "frames": frames,
+        "clip": f"{SOURCE.name}, first {n_long} frames (160x90 -> {160 * scale}x{90 * scale}), and the first "
+        f"{n_short} for the short run, as lossless x264 mp4",
+        "frames": n_long,
+        "frames_short": n_short,
         "scale": scale,
-        "official_wall_s": common.spread([r["official"]["wall_s"] for r in runs]),
-        "streamup_wall_s": common.spread([r["streamup"]["wall_s"] for r in runs]),
-        "official_s_per_frame_median": statistics.median(r["official"]["wall_s"] for r in runs) / frames,
-        "streamup_s_per_frame_median": statistics.median(r["streamup"]["wall_s"] for r in runs) / frames,
-        "ratio_official_over_streamup": common.spread(ratios),
+        "official_wall_s": common.spread([r["official"]["long"]["wall_s"] for r in runs]),
+        "streamup_wall_s": common.spread([r["streamup"]["long"]["wall_s"] for r in runs]),
+        "official_steady_s_per_frame": spread("steady_s_per_frame", "official"),
+        "streamup_steady_s_per_frame": spread("steady_s_per_frame", "streamup"),
+        "official_startup_s": spread("startup_s", "official"),
+        "streamup_startup_s": spread("startup_s", "streamup"),
+        "ratio_official_over_streamup": spread("ratio_official_over_streamup"),
+        "ratio_steady_per_frame": spread("ratio_steady_per_frame"),
+        "ratio_cpu_whole_command": spread("ratio_cpu_whole_command"),
+        "rgb_parity": rgb_parity(model, clip, scale, device),
         "psnr": psnr,
         "runs": runs,
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    frames = QUICK_FRAMES if args.quick else FRAMES
+    longs, shorts = (QUICK_FRAMES, QUICK_SHORT_FRAMES) if args.quick else (FRAMES, SHORT_FRAMES)
     models = {k: common.MODELS[k] for k in args.models}
     with common.scratch() as tmpdir:
         results = {
-            key: compare(model, frames[key], args.repeats, args.scale, Path(tmpdir))
+            key: compare(model, (shorts[key], longs[key]), args.repeats, args.scale, Path(tmpdir),
+                         args.device)
             for key, model in models.items()
         }
     return {
@@ -158,7 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "runs_as": streamup_command()[:2]},
         "models": results,
         "command": ".venv/bin/python -m benchmarks.vs_reference"
-        + f" --repeats {args.repeats} --scale {args.scale}"
+        + f" --repeats {args.repeats} --scale {args.scale} --device {args.device}"
         + (" --quick" if args.quick else "") + f" --models {' '.join(args.models)}",
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -172,30 +232,34 @@ def markdown(result: dict[str, Any]) -> str:
         f"Official: `inference_realesrgan_video.py` at {off['commit'][:12]} ({off['license']}), patched only "
         "to run on a CPU: " + "; ".join(off["patches"]) + ". Run with: " + "; ".join(off["run_as"]) + ".",
         "",
-        "| model | clip | official wall (min / median) | streamup wall (min / median) | official s/frame | "
-        "streamup s/frame | official / streamup (per run: min / median) | PSNR streamup vs official | "
-        "PSNR lossless streamup vs official / vs its own crf 23 | "
-        "PSNR vs ground truth (official / streamup) |",
+        "| model | clip | whole command: official / streamup (median wall) | x (per run: min / median) | "
+        "steady s/frame: official / streamup | x steady (median) | start-up: official / streamup | "
+        "x CPU-s whole command | RGB parity (min over frames) | PSNR vs ground truth (official / streamup) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in result["models"].values():
         o, s, r, p = m["official_wall_s"], m["streamup_wall_s"], m["ratio_official_over_streamup"], m["psnr"]
+        os_, ss = m["official_steady_s_per_frame"], m["streamup_steady_s_per_frame"]
+        ou, su = m["official_startup_s"], m["streamup_startup_s"]
+        rp = m["rgb_parity"]
         truth = (f"{p['official_vs_truth_db']:.2f} / {p['streamup_vs_truth_db']:.2f} dB"
                  if "official_vs_truth_db" in p else "—")
         lines.append(
             f"| {m['model']} | {m['frames']} frames {m['clip'].split('(')[1].split(')')[0]} | "
-            f"{o['min']:.1f} / {o['median']:.1f} s | {s['min']:.1f} / {s['median']:.1f} s | "
-            f"{m['official_s_per_frame_median']:.2f} | {m['streamup_s_per_frame_median']:.2f} | "
-            f"{r['min']:.2f}x / {r['median']:.2f}x | {p['streamup_vs_official_db']:.2f} dB | "
-            f"{p['streamup_lossless_vs_official_db']:.2f} / "
-            f"{p['streamup_lossless_vs_streamup_crf23_db']:.2f} dB | {truth} |"
+            f"{o['median']:.1f} / {s['median']:.1f} s | {r['min']:.2f}x / {r['median']:.2f}x | "
+            f"{os_['median']:.3f} / {ss['median']:.3f} | {m['ratio_steady_per_frame']['median']:.2f}x | "
+            f"{ou['median']:.1f} / {su['median']:.1f} s | {m['ratio_cpu_whole_command']['median']:.2f}x | "
+            f"{rp['min_db']:.1f} dB ({rp['official_precision']} vs {rp['streamup_precision']}) | {truth} |"
         )
+    loads = [r["load_avg_1m"] for m in result["models"].values() for r in m["runs"]]
     lines += [
         "",
-        "Wall times are whole commands (interpreter start, imports, model load, decode, inference, encode), "
-        f"{result['repeats']} runs each, alternating which side goes first. s/frame = median wall / frames. "
-        "streamup encodes like the official Writer (libx264 crf 23, preset medium); the lossless streamup "
-        "run (ffv1, untimed) shows how much of the PSNR gap is x264's own noise.",
+        "Whole command = interpreter start, imports, model load, decode, inference, encode, both encoding "
+        f"with libx264 crf 23 preset medium (the official Writer's settings); {result['repeats']} run(s), "
+        "alternating which side goes first. Steady s/frame and start-up come from a short and a long clip "
+        "per side (see the script's docstring). RGB parity: streamup's engine vs `RealESRGANer.enhance` on "
+        "the decoded frames, no encoder in between. Load average (1 min) after each run: "
+        f"{min(loads):.1f}-{max(loads):.1f} (the machine was shared).",
         "",
         f"Command: `{result['command']}` (finished {result['finished_utc']})",
         "",
@@ -208,6 +272,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 and 6 frames: a smoke test")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--scale", type=int, choices=[2, 4], default=4)
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="both sides run here")
     parser.add_argument("--models", nargs="+", choices=list(common.MODELS), default=list(common.MODELS))
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/vs_reference[-quick])")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,11 +18,14 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
-from streamup import __version__
+from streamup import config
 from streamup.errors import Cancelled, StreamupError, UsageError
+from streamup.observe import JobRef, run_observed
 from streamup.options import UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
-from streamup.tiers import TIERS, get_tier
+from streamup.tiers import TIERS, options_for
+from streamup.version import __version__
+from streamup.worker import cli as worker_cli
 
 log = logging.getLogger("streamup")
 
@@ -54,15 +58,32 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--codec", metavar="NAME", help="video encoder (default per container; ffv1 = lossless)")
     up.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
     up.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
+    up.add_argument("--pix-fmt", metavar="NAME",
+                    help="output pixel format, e.g. yuv420p (default: the source's chroma, depth, alpha)")
+    up.add_argument("--deinterlace", choices=("auto", "field", "off"),
+                    help="interlaced input: auto = bwdif at frame rate (default), field = a frame per field")
+    up.add_argument("--drop-alpha", action="store_true",
+                    help="write no alpha channel even if the source has one")
     up.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="look for weights here")
     up.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     up.add_argument("--log-format", choices=("text", "json"), default="text")
     up.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
     up.add_argument("--debug", action="store_true", help="show tracebacks")
+    up.add_argument("--segment-seconds", type=float, metavar="S",
+                    help="upscale in keyframe-aligned segments of about S seconds, then stitch them "
+                         "(a re-run reuses finished segments; docs/fanout.md)")
+    up.add_argument("--metrics-port", type=int, default=os.environ.get(config.METRICS_PORT), metavar="PORT",
+                    help="serve Prometheus /metrics on this port while the run lasts")
+    up.add_argument("--metrics-linger", type=float, default=os.environ.get(config.METRICS_LINGER, "0"),
+                    metavar="S", help="keep /metrics up S seconds after the run, for a last scrape")
+    up.add_argument("--pushgateway", default=os.environ.get(config.PUSHGATEWAY), metavar="URL",
+                    help="push the final metrics to this Prometheus Pushgateway, grouped by job id")
 
     doc = sub.add_parser("doctor", help="check torch, CUDA, bf16, PyAV codecs and weights")
     doc.add_argument("--weights-dir", action="append", default=[], metavar="DIR")
     doc.add_argument("--debug", action="store_true")
+
+    worker_cli.add_parser(sub)
 
     mod = sub.add_parser("models", help="list models and where their weights are; `models download NAME`")
     mod.add_argument("action", nargs="?", choices=("list", "download"), default="list")
@@ -74,17 +95,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
     """Explicit flags win; a tier fills what the flags left unset; the engine decides the rest."""
-    tier = get_tier(args.tier) if args.tier else None
-    return UpscaleOptions(
-        scale=args.scale or (tier.scale if tier else 2),
-        model=args.model or (tier.model if tier else None),
-        device=args.device or (tier.device if tier else "auto"),
+    return options_for(
+        args.tier,
+        scale=args.scale,
+        model=args.model,
+        device=args.device,
         precision=args.precision,
         require_gpu=args.require_gpu,
-        tile=args.tile if args.tile is not None else (tier.tile if tier else None),
+        tile=args.tile,
         tile_pad=args.tile_pad,
         batch=args.batch,
         codec=args.codec,
+        pix_fmt=args.pix_fmt,
+        deinterlace=args.deinterlace,
+        drop_alpha=args.drop_alpha or None,
         crf=args.crf,
         preset=args.preset,
         weights_dirs=tuple(args.weights_dir),
@@ -92,9 +116,10 @@ def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from streamup.pipeline import upscale  # torch loads here, not for `--help`
+    from streamup import metrics  # prometheus_client and PyAV: not for `--help`
 
     options = options_from_args(args)
+    job = JobRef(id=_job_id(args.output), tier=args.tier or "none", device=options.device)
     cancel = threading.Event()
     received: list[int] = []
 
@@ -110,7 +135,18 @@ def _upscale(args: argparse.Namespace) -> int:
         tty = args.log_format == "text" and sys.stderr.isatty()
         reporter = BarProgress(sys.stderr) if tty else LogProgress()
     try:
-        result = upscale(args.input, args.output, options, progress=reporter, cancel=cancel)
+        with metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
+                              linger_s=args.metrics_linger, stop=cancel) as observers:
+            if args.segment_seconds:
+                from fractions import Fraction
+
+                from streamup.fanout.local import run_local
+
+                result = run_local(args.input, args.output, options, Fraction(str(args.segment_seconds)),
+                                   job=job, observers=observers, progress=reporter, cancel=cancel)
+            else:
+                result = run_observed(job, observers, args.input, args.output, options, progress=reporter,
+                                      cancel=cancel)
     except Cancelled as e:
         signum = received[0] if received else signal.SIGINT
         err = Cancelled(f"{e} ({signal.Signals(signum).name})")
@@ -133,6 +169,11 @@ def _upscale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_id(output: str) -> str:
+    """A CLI run is one job; its id names the output (what an operator recognises in a dashboard)."""
+    return os.path.basename(output.split("?", 1)[0]) or output
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from streamup import doctor
 
@@ -147,14 +188,14 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from streamup.engine import registry, weights
+    from streamup.engine import weights
 
     if args.action == "download":
         if not args.name:
             raise UsageError("models download needs a NAME (see `streamup models`)")
         print(weights.download(args.name))
         return 0
-    for m in registry.list_models(args.weights_dir):
+    for m in weights.list_models(args.weights_dir):
         where = "not downloaded"
         if m.path:
             where = f"{m.path} ({m.source}, {'checksum ok' if m.sha_ok else 'CHECKSUM MISMATCH'})"
@@ -166,7 +207,15 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-COMMANDS = {"upscale": _upscale, "doctor": _doctor, "models": _models}
+def _worker(args: argparse.Namespace) -> int:
+    """The worker with its metrics: one observer for all its jobs, ``/metrics`` beside its health routes."""
+    from streamup import metrics
+
+    observer = metrics.process_metrics()
+    return worker_cli.run(args, [observer], {"/metrics": observer.route})
+
+
+COMMANDS = {"upscale": _upscale, "doctor": _doctor, "models": _models, "worker": _worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,8 +25,10 @@ HTTP_HOST = "STREAMUP_HTTP_HOST"
 HTTP_HOST_DEFAULT = "127.0.0.1"
 
 # -- metrics (docs/metrics.md) -----------------------------------------------------------------------------
-#: Port of ``/metrics`` for ``streamup upscale`` (``--metrics-port``); unset: no endpoint.
+#: Default of ``--metrics-port``: ``/metrics`` of ``streamup upscale``; the worker's health and metrics port.
 METRICS_PORT = "STREAMUP_METRICS_PORT"
+#: The worker serves /healthz, /readyz and /metrics on this port unless told otherwise (0: any free port).
+WORKER_METRICS_PORT_DEFAULT = 9400
 #: Pushgateway URL a run pushes its final metrics to, grouped by job id (``--pushgateway``).
 PUSHGATEWAY = "STREAMUP_PUSHGATEWAY"
 #: Seconds ``/metrics`` stays up after a one-shot run, for a last scrape (``--metrics-linger``).

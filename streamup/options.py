@@ -25,4 +25,7 @@ class UpscaleOptions:
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
+    pix_fmt: str | None = None  # output pixel format; None keeps the source's chroma, depth, RGB and alpha
+    deinterlace: str = "auto"  # auto (bwdif at frame rate) | field (bwdif at field rate) | off
+    drop_alpha: bool = False  # write no alpha even when the source has some (else an output without it fails)
     weights_dirs: tuple[str, ...] = ()

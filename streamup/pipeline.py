@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
+from streamup.engine.alpha import AlphaUpscaler
 from streamup.errors import Cancelled
 from streamup.flow import BusyClock, Channel, Counted, StopFlag
 from streamup.media import mux
@@ -135,11 +136,11 @@ def upscale(
     start = time.perf_counter()
     with open_source(source) as src:
         reader = Counted(src.file)
-        decoder = Decoder(reader, src.name)  # type: ignore[arg-type]  # a file in all but name
+        decoder = Decoder(reader, src.name, deinterlace=options.deinterlace)  # type: ignore[arg-type]
         try:
             if span is not None:
                 decoder.seek(*span)
-            upscaler = upscaler or build_upscaler(options)
+            upscaler = AlphaUpscaler(upscaler or build_upscaler(options))  # RGBA sources: alpha beside RGB
             oom_before = upscaler.oom_retries
             tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
                     "streamup-version": __version__, **(metadata or {})}
@@ -155,7 +156,8 @@ def upscale(
                     scale=upscaler.scale,
                     passthrough=decoder.passthrough,
                     settings=EncodeSettings(options.codec, options.crf, options.preset,
-                                            stitchable=span is not None),
+                                            stitchable=span is not None, pix_fmt=options.pix_fmt,
+                                            drop_alpha=options.drop_alpha),
                 )
                 run = _Run(decoder, upscaler, encoder, progress, cancel,
                            counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))

@@ -30,9 +30,13 @@ MIN_TILE = 64
 BYTES_PER_PIXEL = {"Compact": 1.2e3, "ESRGAN": 9.5e3}
 UNKNOWN_BYTES_PER_PIXEL = 16e3
 CPU_BUDGET = 1 << 30  # 1 GiB per forward call (all windows of a batch together)
-# On the CPU windows of 192-320 px ran 10-15% faster than whole 640x360 frames (1 thread, compact model:
-# 4.0-4.6 vs 5.4 CPU-s): activations of a small window stay in cache, which outweighs the recomputed pad.
+# On the CPU cache-sized windows beat whole frames. fp32 on an AVX2 EPYC: windows of 192-320 px ran 10-15%
+# faster than whole 640x360 frames (1 thread, compact model: 4.0-4.6 vs 5.4 CPU-s). bf16 on an AVX512-BF16
+# EPYC (Zen 4), 6 interleaved rounds in one process, compact model, median CPU-s per 640x360 frame at x4:
+# tile 384 1.75, 256 1.96, whole frame 2.04 (benchmarks.measure pair; docs/engine.md): bf16 activations
+# are half the bytes, so a window twice the area fits the same cache.
 CPU_TILE_CAP = 256
+CPU_TILE_CAP_BF16 = 384
 # Measured (1 thread): four 160x90 frames per call were no faster than one by one (bigger working set).
 CPU_BATCH = 1
 GPU_SHARE = 0.2  # of the device's memory for one forward (all windows of a batch together)

@@ -1,6 +1,7 @@
 """The torch-backed FrameUpscaler: frames in, tiles batched through the network, exact-size frames out.
 
-Frames travel to the device as integers (4x less traffic than float) and are normalised there. Each window's
+Frames travel to the device as integers (4x less traffic than float), through page-locked buffers with
+non-blocking copies on CUDA, and are normalised there. Each window's
 output is clamped and rounded straight into an integer output frame, as ``RealESRGANer`` does, so a 4K
 output never exists as a float32 copy. A network scale above the requested one is brought down with the
 reference's lanczos resize (``resize.downscale``). On CUDA out-of-memory the same frames are retried with half
@@ -62,6 +63,8 @@ class TorchUpscaler:
         self.name = name
         self.channels_last = channels_last
         self.oom_retries = 0
+        self.device = placement.device.type
+        self.precision = placement.precision
 
     def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not frames:
@@ -99,21 +102,36 @@ class TorchUpscaler:
         host = np.stack(frames)
         if dtype == np.uint16:
             host = host.astype(np.int32)  # torch has few uint16 kernels; int32 holds 16-bit values exactly
-        src = torch.from_numpy(host).to(device, non_blocking=True).permute(0, 3, 1, 2)
+        cuda = device.type == "cuda"
+        src = torch.from_numpy(host)
+        if cuda:  # page-locked staging: the copy runs as DMA, asynchronously to the host thread
+            src = src.pin_memory()
+        src = src.to(device, non_blocking=True).permute(0, 3, 1, 2)
         n, _, h, w = src.shape
-        out = torch.empty((n, 3, h * net_scale, w * net_scale), dtype=integer, device=device)
+        # The output is assembled in frame layout (N x H x W x 3): the network's channels_last output copies
+        # into it without a transpose, and the frames handed back are views of it, not transposed copies.
+        out = torch.empty((n, h * net_scale, w * net_scale, 3), dtype=integer, device=device)
         tiles = tiling.plan(h, w, self.tile, self.tile_pad)
         for group in tiling.group_by_shape((i, t) for i in range(n) for t in tiles):
             for chunk in tiling.chunks(group, self.batch, self.max_batch_pixels):
                 windows = torch.stack([src[i, :, t.wy0 : t.wy1, t.wx0 : t.wx1] for i, t in chunk])
-                result = self._forward(windows, maxval)
+                result = self._forward(windows, maxval).permute(0, 2, 3, 1)
                 for (i, t), res in zip(chunk, result, strict=True):
                     oy, ox = (t.y0 - t.wy0) * net_scale, (t.x0 - t.wx0) * net_scale
-                    core = res[:, oy : oy + (t.y1 - t.y0) * net_scale, ox : ox + (t.x1 - t.x0) * net_scale]
-                    out[i, :, t.y0 * net_scale : t.y1 * net_scale, t.x0 * net_scale : t.x1 * net_scale] = core
-        out = downscale(out, self.shrink)
-        result = out.permute(0, 2, 3, 1).cpu().numpy()
-        return [np.ascontiguousarray(f, dtype=dtype) for f in result]
+                    core = res[oy : oy + (t.y1 - t.y0) * net_scale, ox : ox + (t.x1 - t.x0) * net_scale]
+                    out[i, t.y0 * net_scale : t.y1 * net_scale, t.x0 * net_scale : t.x1 * net_scale] = core
+        if self.shrink > 1:  # planar for the resize: its strided row/column passes run ~2x faster on it
+            out = downscale(out.permute(0, 3, 1, 2).contiguous(), self.shrink).permute(0, 2, 3, 1)
+        out = out.contiguous()
+        if cuda:
+            staged = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+            staged.copy_(out, non_blocking=True)
+            torch.cuda.current_stream(device).synchronize()
+            out = staged
+        result = out.numpy()
+        if dtype == np.uint16:
+            result = result.astype(np.uint16)
+        return list(result)
 
     def _forward(self, windows: torch.Tensor, maxval: float) -> torch.Tensor:
         """Network output for integer windows, clamped and rounded back to integers like the reference."""

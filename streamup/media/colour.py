@@ -8,7 +8,7 @@ players use: SD → BT.601, HD → BT.709), and the output is tagged with exactl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
@@ -27,10 +27,12 @@ MPEG, JPEG = 1, 2
 # the picture by ~1.1 code values. Accurate rounding with full chroma interpolation makes it exact to ~0.03
 # code values (about 1 ms more per 640x360 frame). The 16-bit path is accurate without FULL_CHR_H_INT, and
 # with it FFmpeg 8.1 converts yuv420p10le → rgb48le wrongly (a quarter darker), so it is 8-bit only.
-_EXACT = {
-    "rgb24": Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT,
-    "rgb48le": Interpolation.BILINEAR | Interpolation.ACCURATE_RND,
-}
+_EXACT_8 = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+_EXACT_16 = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+# The engine's RGB(A) layouts by (channels, dtype); RGBA carries a source's alpha through the engine.
+_RGB = {(3, np.dtype(np.uint8)): "rgb24", (3, np.dtype(np.uint16)): "rgb48le",
+        (4, np.dtype(np.uint8)): "rgba", (4, np.dtype(np.uint16)): "rgba64le"}
+RGB_MATRIX = 0  # AVCOL_SPC_RGB: the "identity matrix" tag of RGB (GBR) streams; never valid on YUV
 
 # Largest frame that is still "SD" for the untagged-matrix convention (PAL 720x576 and anything below).
 _SD_MAX = (1024, 576)
@@ -73,33 +75,51 @@ def describe(frame: av.VideoFrame) -> Colour:
     )
 
 
-def rgb_format(bit_depth: int) -> str:
-    """RGB layout the engine sees: 8 bits per channel for 8-bit video, full 16 bits for anything deeper."""
-    return "rgb24" if bit_depth <= 8 else "rgb48le"
+def for_output(colour: Colour, rgb_output: bool, width: int, height: int) -> Colour:
+    """The description an output pixel format can honestly carry.
+
+    RGB output is tagged RGB (identity matrix, full range). YUV output of an RGB source needs a real matrix:
+    the YUV→RGB convention players apply to untagged video of the source's size (BT.601 for SD, BT.709
+    above), limited range, and that tag written out; a YUV stream tagged with the identity matrix (what an
+    RGB source's tag copied verbatim gives) is shown with wrong colours by every player that honours it.
+    """
+    if rgb_output:
+        return replace(colour, matrix=RGB_MATRIX, range=JPEG)
+    if colour.matrix == RGB_MATRIX:
+        sd = width <= _SD_MAX[0] and height <= _SD_MAX[1]
+        return replace(colour, matrix=_BT601 if sd else _BT709, range=MPEG)
+    return colour
 
 
 def to_rgb(frame: av.VideoFrame, colour: Colour, fmt: str) -> np.ndarray:
-    """Decoded YUV frame → full-range RGB array (``uint8`` for rgb24, ``uint16`` for rgb48le)."""
+    """Decoded frame → full-range RGB(A) array (``uint8`` for rgb24/rgba, ``uint16`` for rgb48le/rgba64le).
+
+    An RGB source's samples are full range whatever its tag says (swscale would otherwise expand a
+    "limited" RGB frame's levels and shift every colour)."""
+    rgb_source = frame.format.is_rgb
     rgb = frame.reformat(
         format=fmt,
         src_colorspace=colour.sws_matrix,
-        src_color_range=colour.range,
+        src_color_range=JPEG if rgb_source else colour.range,
         dst_color_range=JPEG,
-        interpolation=_EXACT[fmt],
+        interpolation=_EXACT_8 if fmt in ("rgb24", "rgba") else _EXACT_16,
     )
     return rgb.to_ndarray()
 
 
 def from_rgb(image: np.ndarray, colour: Colour, pix_fmt: str) -> av.VideoFrame:
-    """Upscaled RGB array → YUV frame in the source's matrix and range, tagged like the source."""
-    fmt = "rgb24" if image.dtype == np.uint8 else "rgb48le"
+    """Upscaled RGB(A) array → a frame of ``pix_fmt`` in the given matrix and range, tagged with them.
+
+    ``colour`` is already the output's description (``for_output``): RGB targets are tagged RGB, YUV targets
+    get a real matrix."""
+    fmt = _RGB[(image.shape[2], image.dtype)]
     rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
     out = rgb.reformat(
         format=pix_fmt,
         dst_colorspace=colour.sws_matrix,
         src_color_range=JPEG,
         dst_color_range=colour.range,
-        interpolation=_EXACT[fmt],
+        interpolation=_EXACT_8 if image.dtype == np.uint8 else _EXACT_16,
     )
     out.colorspace = colour.matrix
     out.color_range = colour.range

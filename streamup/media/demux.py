@@ -8,23 +8,30 @@ the first frame tells the encoder the rotation and colour description it must re
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import BinaryIO
 
 import av
 import numpy as np
 
-from streamup.errors import InputError
-from streamup.media import colour, ffmpeg_reason
+from streamup.errors import InputError, UsageError
+from streamup.media import colour, ffmpeg_reason, formats, hdr, interlace
 from streamup.media.colour import Colour
+from streamup.media.formats import SourceFormat
+from streamup.media.hdr import StaticHdr
 
 log = logging.getLogger("streamup")
 
 # Demuxers that read single pictures: a still image is not a video to upscale frame for frame.
 _IMAGE_FORMATS = ("image2", "_pipe")
+# How far before a segment's start ``Decoder.seek`` asks the demuxer to go when the index lands after it
+# (seconds; an mp4 or Matroska index lands on the keyframe itself at the first try).
+SEEK_BACK_S = (Fraction(0), Fraction(1), Fraction(10), Fraction(60))
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,11 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None
     sample_aspect_ratio: Fraction | None
     codec: str
+    # The decoded pixel format and codec profile (what the output must keep), static HDR10 metadata, and
+    # whether the frames were deinterlaced ("off", "frame" or "field" rate).
+    source: SourceFormat
+    hdr: StaticHdr | None = None
+    deinterlaced: str = "off"
 
 
 class Decoder:
@@ -61,8 +73,12 @@ class Decoder:
     the container.
     """
 
-    def __init__(self, file: BinaryIO, name: str) -> None:
+    def __init__(self, file: BinaryIO, name: str, *, deinterlace: str = "auto") -> None:
+        if deinterlace not in interlace.MODES:
+            raise UsageError(f"--deinterlace must be one of {'/'.join(interlace.MODES)}, not {deinterlace!r}")
         self.name = name
+        self._deinterlace_mode = deinterlace
+        self._deinterlacer: interlace.Deinterlacer | None = None
         try:
             self._container = av.open(file, mode="r")
         except (av.FFmpegError, OSError, ValueError) as e:  # an empty file fails with a bare EINVAL
@@ -79,9 +95,10 @@ class Decoder:
                                 "subtitles are carried over", s.type, s.index, name)
             self._packets = self._container.demux(self._video, *self.passthrough)
             self._pending: list[VideoFrame | av.Packet] = []
+            self._span: tuple[Fraction | None, Fraction | None] | None = None
             first = self._first_frame()
             self.info = self._describe(first)
-            self._rgb = colour.rgb_format(self.info.bit_depth)
+            self._rgb = formats.rgb_format(self.info.source.layout)
             self._pending = [
                 self._convert(item) if isinstance(item, av.VideoFrame) else item for item in self._pending
             ]
@@ -90,6 +107,58 @@ class Decoder:
             raise
 
     def __iter__(self) -> Iterator[VideoFrame | av.Packet]:
+        items = self._items()
+        return items if self._span is None else self._within(items, *self._span)
+
+    def seek(self, start: Fraction | None, end: Fraction | None) -> None:
+        """From now on yield only the video frames whose presentation time (seconds, the source's own
+        timeline) lies in [start, end), and no packets: one segment of a fanned-out job (``None``: open end).
+
+        Seeks to the keyframe at or before ``start`` (further back when the index lands after it), so the
+        pre-roll is at most one GOP. Decoding runs past ``end`` until the decoder outputs a frame at or after
+        it: an open GOP starting at ``end`` decodes its leading B-frames (shown before its keyframe) after
+        that keyframe, and they belong here. Frames come out in presentation order, so the first one at or
+        after ``end`` is the last one decoded.
+        """
+        self.passthrough = []
+        self._span = (start, end)
+        first = start if start is not None else Fraction(0)
+        last = end if end is not None else Fraction(self.info.duration or 0)
+        seconds = max(Fraction(0), last - first)
+        frames = round(seconds * self.info.rate) if self.info.rate else None
+        self.info = replace(self.info, frames_estimate=frames, duration=float(seconds))
+        if start is None:
+            return  # from the top: the frames decoded up front are the segment's first ones
+        self._pending = []
+        tb = self._video.time_base
+        for back_s in SEEK_BACK_S:
+            self._container.seek(math.floor((start - back_s) / tb), stream=self._video, backward=True)
+            self._video.codec_context.flush_buffers()
+            if self._deinterlacer is not None:  # forget the fields from before the seek (bwdif looks back)
+                field_rate = self._deinterlacer.field_rate
+                self._deinterlacer = interlace.Deinterlacer(self._video, field_rate=field_rate)
+            packets = self._container.demux(self._video)  # its empty packets at the end flush the decoder
+            head = next(packets, None)
+            if head is None or not head.size or (
+                    head.pts is not None and head.pts * tb <= start and head.is_keyframe):
+                self._packets = itertools.chain([head] if head else [], packets)
+                return
+        raise InputError(f"{self.name}: cannot seek to {float(start):.3f} s (no keyframe at or before it)")
+
+    def _within(self, items: Iterator[VideoFrame | av.Packet], start: Fraction | None,
+                end: Fraction | None) -> Iterator[VideoFrame | av.Packet]:
+        for item in items:
+            if not isinstance(item, VideoFrame):
+                continue
+            if item.pts is None:
+                raise InputError(f"{self.name}: a video frame has no timestamp, so it cannot be cut")
+            t = item.pts * item.time_base
+            if end is not None and t >= end:
+                return
+            if start is None or t >= start:
+                yield item
+
+    def _items(self) -> Iterator[VideoFrame | av.Packet]:
         yield from self._pending
         self._pending = []
         try:
@@ -98,10 +167,18 @@ class Decoder:
                     if packet.size:  # empty packets only flush decoders; nothing to mux
                         yield packet
                     continue
-                for frame in packet.decode():
+                for frame in self._progressive(packet.decode()):
                     yield self._convert(frame)
+            for frame in self._progressive([None]):  # the deinterlacer's last frames
+                yield self._convert(frame)
         except av.FFmpegError as e:
             raise InputError(f"{self.name}: video stops decoding ({ffmpeg_reason(e)})") from None
+
+    def _progressive(self, frames: list[av.VideoFrame] | list[None]) -> list[av.VideoFrame]:
+        """Decoded frames through the deinterlacer when there is one (``[None]`` flushes it)."""
+        if self._deinterlacer is None:
+            return [f for f in frames if f is not None]
+        return [out for f in frames for out in self._deinterlacer.push(f)]
 
     def close(self) -> None:
         self._container.close()
@@ -125,13 +202,31 @@ class Decoder:
                     if packet.size:
                         self._pending.append(packet)
                     continue
-                frames = packet.decode()
+                decoded = packet.decode()
+                if decoded and self._deinterlacer is None:
+                    self._start_deinterlacer(decoded[0])
+                frames = self._progressive(decoded)
                 if frames:
                     self._pending.extend(frames)
                     return frames[0]
+            frames = self._progressive([None])  # a one-frame interlaced clip
+            if frames:
+                self._pending.extend(frames)
+                return frames[0]
         except av.FFmpegError as e:
             raise InputError(f"video of {self.name} cannot be decoded ({ffmpeg_reason(e)})") from None
         raise InputError(f"no decodable video frame in {self.name}")
+
+    def _start_deinterlacer(self, first: av.VideoFrame) -> None:
+        """Deinterlace (``auto``: at frame rate, ``field``: at field rate) when the source is interlaced."""
+        mode = self._deinterlace_mode
+        if mode == "off" or not interlace.is_interlaced(self._video, first):
+            if mode == "field":
+                log.warning("--deinterlace field: %s is progressive; frames are kept as they are", self.name)
+            return
+        self._deinterlacer = interlace.Deinterlacer(self._video, field_rate=mode == "field")
+        log.info("%s is interlaced (%s): deinterlacing with bwdif at %s rate", self.name,
+                 interlace.field_order(self._video), "field" if mode == "field" else "frame")
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         stream = self._video
@@ -144,6 +239,12 @@ class Decoder:
         elif self._container.duration:
             duration = self._container.duration / 1_000_000
         frames = stream.frames or (round(duration * rate) if duration and rate else None)
+        deinterlaced = "off"
+        if self._deinterlacer is not None:
+            deinterlaced = "field" if self._deinterlacer.field_rate else "frame"
+        if deinterlaced == "field":  # one frame per field: twice the frames, at twice the rate
+            rate = rate * 2 if rate else rate
+            frames = frames * 2 if frames else frames
         matrix = next(
             (np.frombuffer(bytes(sd), "<i4") for sd in first.side_data if sd.type.name == "DISPLAYMATRIX"),
             None,
@@ -154,7 +255,7 @@ class Decoder:
             width=first.width,
             height=first.height,
             bit_depth=depth,
-            time_base=stream.time_base,
+            time_base=first.time_base if self._deinterlacer is not None else stream.time_base,
             rate=rate,
             frames_estimate=frames,
             duration=duration,
@@ -162,11 +263,21 @@ class Decoder:
             display_matrix=tuple(int(v) for v in matrix) if matrix is not None else None,
             sample_aspect_ratio=sar if sar and sar.numerator else None,
             codec=ctx.name,
+            source=SourceFormat(ctx.name, _profile(ctx), first.format.name),
+            hdr=hdr.read(first, self.name),
+            deinterlaced=deinterlaced,
         )
 
     def _convert(self, frame: av.VideoFrame) -> VideoFrame:
         pts = frame.pts if frame.pts is not None else frame.dts
-        return VideoFrame(colour.to_rgb(frame, self.info.colour, self._rgb), pts, self._video.time_base)
+        return VideoFrame(colour.to_rgb(frame, self.info.colour, self._rgb), pts, self.info.time_base)
+
+
+def _profile(ctx: av.VideoCodecContext) -> str | None:
+    try:
+        return ctx.profile
+    except (ValueError, KeyError):  # a profile number PyAV has no name for
+        return None
 
 
 def _is_empty(file: BinaryIO) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
@@ -20,7 +21,8 @@ import av
 import numpy as np
 
 from streamup.errors import OutputError, UsageError
-from streamup.media import colour, ffmpeg_reason
+from streamup.media import colour, ffmpeg_reason, formats, hdr
+from streamup.media.adts import AdtsToAsc
 from streamup.media.demux import VideoInfo
 
 log = logging.getLogger("streamup")
@@ -47,6 +49,13 @@ class EncodeSettings:
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
+    #: One segment of a fanned-out job: the bitstream headers must not depend on the content, so that
+    #: segments encoded apart concatenate (x264 ``stitchable=1``; FFV1's headers never do).
+    stitchable: bool = False
+    #: Output pixel format (``--pix-fmt``); None keeps the source's chroma, depth, RGB-ness and alpha.
+    pix_fmt: str | None = None
+    #: Write no alpha channel even when the source has one (``--drop-alpha``).
+    drop_alpha: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,23 +79,18 @@ def container_for(extension: str) -> str:
         raise UsageError(f"unsupported output extension {extension or '(none)'!r}; use {known}") from None
 
 
-def _default_codec(container: str, bit_depth: int) -> str:
-    if container == "webm":
-        return "libvpx-vp9"
-    return "libx264" if bit_depth <= 8 else "libx265"
-
-
 # Per encoder: (default crf, the option --preset sets, its default, fixed options). --crf and --preset mean
 # the same to a user whatever the encoder: x264-style preset names also drive VP9's cpu-used and SVT-AV1's
 # numeric preset (a number is passed through as it is).
 _ENCODERS: dict[str, tuple[int | None, str | None, str | None, dict[str, str]]] = {
     "libx264": (18, "preset", "medium", {}),
+    "libx264rgb": (18, "preset", "medium", {}),
     "libx265": (20, "preset", "medium", {"x265-params": "log-level=error"}),
     "libvpx-vp9": (30, "cpu-used", "medium", {"b": "0", "row-mt": "1", "deadline": "good"}),
     "libsvtav1": (30, "preset", "medium", {}),
     "ffv1": (None, None, None, {"level": "3", "slicecrc": "1"}),
 }
-_CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libsvtav1": 63}
+_CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51, "libvpx-vp9": 63, "libsvtav1": 63}
 _PRESET_NAMES = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
 )
@@ -94,6 +98,23 @@ _NUMERIC_PRESETS = {
     "libvpx-vp9": ("8", "7", "6", "5", "5", "4", "3", "2", "1"),
     "libsvtav1": ("12", "11", "10", "9", "9", "8", "6", "4", "2"),
 }
+
+
+# x264 holds rc-lookahead frames (its preset's value below), each a whole picture plus quarter-size planes:
+# at 8K (1080p x4) a 4:2:0 frame is 50 MB, so preset medium's 40 frames alone are ~2.4 GB. The lookahead is
+# capped so that it holds at most ENCODER_LOOKAHEAD_BYTES; outputs up to 4K keep their preset's lookahead.
+ENCODER_LOOKAHEAD_BYTES = 512 << 20
+_X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
+                   "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
+
+
+def buffer_options(codec: str, settings: EncodeSettings, width: int, height: int) -> dict[str, str]:
+    """Encoder options that bound what the encoder buffers, by the output's frame size (x264 only)."""
+    if codec not in ("libx264", "libx264rgb"):
+        return {}
+    frame_bytes = width * height * 3 // (1 if codec == "libx264rgb" else 2)  # RGB, else 4:2:0 8-bit
+    cap = max(4, ENCODER_LOOKAHEAD_BYTES // frame_bytes)
+    return {"rc-lookahead": str(cap)} if cap < _X264_LOOKAHEAD.get(settings.preset or "medium", 40) else {}
 
 
 def encoder_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
@@ -104,6 +125,8 @@ def encoder_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
     if settings.crf is not None and not 0 <= settings.crf <= _CRF_MAX.get(codec, 63):
         raise UsageError(f"--crf {settings.crf} is out of range for {codec} (0-{_CRF_MAX.get(codec, 63)})")
     options = dict(fixed)
+    if settings.stitchable and codec == "libx264":
+        options["x264-params"] = "stitchable=1"
     if settings.crf is not None or crf is not None:
         options["crf"] = str(settings.crf if settings.crf is not None else crf)
     preset = settings.preset or preset_default
@@ -132,7 +155,10 @@ class Encoder:
         scale: int,
         passthrough: list[av.stream.Stream],
         settings: EncodeSettings,
+        copy_video: av.stream.Stream | None = None,
     ) -> None:
+        """``copy_video``: write already-encoded video with ``write_video_packet`` (stitching segments that
+        this stream's container holds), no encoder; ``video`` still gives the time base, rotation, aspect."""
         self._format = container_for(extension)
         options = _FRAGMENTED if not seekable and self._format in ("mp4", "mov") else {}
         if self._format in ("matroska", "webm"):
@@ -144,32 +170,42 @@ class Encoder:
             self._out = av.open(file, mode="w", format=self._format, options=options)
         except av.FFmpegError as e:
             raise OutputError(f"cannot start {self._format} output: {e}") from None
+        self._colour, self._alpha = video.colour, False  # what write_frame converts to; set by _add_video
+        self._bsf: dict[int, AdtsToAsc] = {}
         try:
-            self._video = self._add_video(video, scale, settings)
+            self._copying = copy_video is not None
+            self._video = (self._add_video(video, scale, settings) if copy_video is None
+                           else self._copy_video(copy_video, video))
             self._streams, dropped = self._add_passthrough(passthrough)
         except BaseException:
             self.abort()
             raise
-        self._colour = video.colour
         self._time_base = video.time_base
         ctx = self._video.codec_context
         self.info = OutputInfo(self._format, ctx.name, ctx.pix_fmt, ctx.width, ctx.height, tuple(dropped))
 
     def _add_video(self, video: VideoInfo, scale: int, settings: EncodeSettings) -> av.VideoStream:
-        codec = settings.codec or _default_codec(self._format, video.bit_depth)
+        _check_encoder(settings.codec, self._format, self._out.supported_codecs)
+        plan = formats.choose(self._format, self._out.supported_codecs, video.source, codec=settings.codec,
+                              pix_fmt=settings.pix_fmt, drop_alpha=settings.drop_alpha)
+        codec = plan.codec
+        options = {**encoder_options(codec, settings), **plan.options}
+        options.update(buffer_options(codec, settings, video.width * scale, video.height * scale))
+        if video.hdr is not None:
+            _add_hdr_params(options, codec, video.hdr)
         try:
-            stream = self._out.add_stream(codec, rate=video.rate, options=encoder_options(codec, settings))
+            stream = self._out.add_stream(codec, rate=video.rate, options=options)
         except (av.FFmpegError, ValueError) as e:
             raise UsageError(f"codec {codec!r} cannot be used for {self._format} output ({e})") from None
-        if stream.codec_context.codec.name not in self._out.supported_codecs:
-            raise UsageError(f"codec {codec!r} cannot be stored in a {self._format} container")
         ctx = stream.codec_context
         ctx.width = video.width * scale
         ctx.height = video.height * scale
-        ctx.pix_fmt = _pix_fmt(stream, video.bit_depth)
+        ctx.pix_fmt = plan.pix_fmt
         ctx.time_base = video.time_base
         stream.time_base = video.time_base
-        c = video.colour
+        c = self._colour = colour.for_output(video.colour, formats.layout(plan.pix_fmt).rgb, video.width,
+                                             video.height)
+        self._alpha = plan.alpha
         ctx.colorspace, ctx.color_range = c.matrix, c.range
         ctx.color_primaries, ctx.color_trc = c.primaries, c.transfer
         if video.sample_aspect_ratio:
@@ -182,9 +218,22 @@ class Encoder:
         try:
             ctx.open()  # now, so that a bad --crf/--preset is a usage error before any frame is decoded
         except (av.FFmpegError, ValueError) as e:
-            raise UsageError(f"{codec} rejected the encode settings {encoder_options(codec, settings)}: "
-                             f"{ffmpeg_reason(e)}") from None
+            raise UsageError(f"{codec} rejected the encode settings {options}: {ffmpeg_reason(e)}") from None
         return stream
+
+    def _copy_video(self, template: av.stream.Stream, video: VideoInfo) -> av.VideoStream:
+        codec = template.codec_context.name
+        if codec not in self._out.supported_codecs:
+            raise UsageError(f"{codec} video cannot be stored in a {self._format} container")
+        stream = self._out.add_stream_from_template(template)
+        stream.time_base = video.time_base
+        if video.sample_aspect_ratio:
+            _set_container_sar(stream, video.sample_aspect_ratio)
+        if video.display_matrix:
+            stream.set_display_matrix(list(video.display_matrix))
+        if codec == "hevc" and self._format in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # as an encoded run tags it
+        return stream  # type: ignore[return-value]
 
     def _add_passthrough(
         self, streams: list[av.stream.Stream]
@@ -202,9 +251,14 @@ class Encoder:
                 dropped.append(label)
                 continue
             mapped[s.index] = self._out.add_stream_from_template(s)
+            if AdtsToAsc.needed(s):
+                self._bsf[s.index] = AdtsToAsc(s, mapped[s.index])
         return mapped, dropped
 
     def write_frame(self, image: np.ndarray, pts: int | None) -> None:
+        """An upscaled RGB or RGBA frame; the alpha channel is dropped when the output has none."""
+        if image.shape[2] == 4 and not self._alpha:
+            image = image[..., :3]
         frame = colour.from_rgb(image, self._colour, self._video.codec_context.pix_fmt)
         frame.pts = pts
         frame.time_base = self._time_base
@@ -214,12 +268,19 @@ class Encoder:
         out = self._streams.get(packet.stream.index)
         if out is None:
             return
+        bsf = self._bsf.get(packet.stream.index)
         packet.stream = out
+        self._mux(bsf.filter(packet) if bsf else [packet])
+
+    def write_video_packet(self, packet: av.Packet) -> None:
+        """An encoded video packet (``copy_video`` mode), timestamps in the source's time base."""
+        packet.stream = self._video
         self._mux([packet])
 
     def close(self) -> None:
         """Flush the encoder and write the trailer; the sink is complete only after this."""
-        self._mux(self._video.encode(None))
+        if not self._copying:
+            self._mux(self._video.encode(None))
         try:
             self._out.close()
         except av.FFmpegError as e:
@@ -237,13 +298,29 @@ class Encoder:
             raise OutputError(f"cannot write {self._format} output: {e}") from None
 
 
-def _pix_fmt(stream: av.VideoStream, bit_depth: int) -> str:
-    """4:2:0 at the source's depth class (8 or 10 bits): what every player decodes."""
-    want = "yuv420p" if bit_depth <= 8 else "yuv420p10le"
-    formats = [f.name for f in stream.codec_context.codec.video_formats or []]
-    if not formats or want in formats:
-        return want
-    raise UsageError(f"codec {stream.codec_context.name!r} cannot encode {want} ({bit_depth}-bit source)")
+def _check_encoder(codec: str | None, container: str, supported: Collection[str]) -> None:
+    """A ``--codec`` that is no video encoder, or that the container cannot hold: a usage error up front."""
+    if codec is None:
+        return
+    try:
+        encoder = av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError) as e:
+        raise UsageError(f"codec {codec!r} cannot be used for {container} output ({e})") from None
+    if encoder.type != "video":
+        raise UsageError(f"codec {codec!r} is not a video encoder")
+    if encoder.name not in supported and encoder.canonical_name not in supported:
+        raise UsageError(f"codec {codec!r} cannot be stored in a {container} container")
+
+
+def _add_hdr_params(options: dict[str, str], codec: str, metadata: hdr.StaticHdr) -> None:
+    """Static HDR10 metadata into the encoder's own parameters (x265-params / x264-params), appended to any
+    already there; an encoder without such parameters loses it, with a warning."""
+    key = hdr.PARAMS_OPTION.get(codec)
+    if key is None:
+        log.warning("HDR10 static metadata (mastering display, content light level) is not written by %s; "
+                    "encode with libx265 (the default for deep video in .mp4/.mov/.mkv) to keep it", codec)
+        return
+    options[key] = ":".join(p for p in (options.get(key), metadata.encoder_params(codec)) if p)
 
 
 def _set_container_sar(stream: av.VideoStream, sar: Fraction) -> None:

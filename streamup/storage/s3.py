@@ -60,8 +60,9 @@ def parse_s3_uri(uri: str, error: type[StreamupError]) -> tuple[str, str]:
     return bucket, key
 
 
-def make_client() -> Any:
-    """An S3 client from the environment; explicit ``Config`` values only where the user set nothing."""
+def make_client(service: str = "s3") -> Any:
+    """An S3 client (or ``service``'s: the worker's SQS is configured alike) from the environment; explicit
+    ``Config`` values only where the user set nothing."""
     retries: dict[str, Any] = {}
     if "AWS_RETRY_MODE" not in os.environ:
         retries["mode"] = "standard"
@@ -70,7 +71,7 @@ def make_client() -> Any:
     config = botocore.config.Config(retries=retries or None, connect_timeout=5, read_timeout=60,
                                     user_agent_appid="streamup")
     session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
-    return session.client("s3", config=config)
+    return session.client(service, config=config)
 
 
 def describe(error: Exception) -> str:

@@ -1,0 +1,112 @@
+"""Is peak memory flat in the video's length? Peak RSS of ``streamup.upscale``, a short and a 6x longer clip.
+
+Each run is a fresh process (VmHWM: its own peak, not the parent's). Cases (issue 10: "peak RSS for a 60 s
+clip <= 5% above a 10 s clip, including 1080p input at x4"):
+
+  lanczos x4, 1920x1080 input (7680x4320 output)  10 s and 60 s at 1 fps (10 / 60 frames)
+  lanczos x2, 640x360 input                        10 s and 60 s at 6 fps (60 / 360 frames)
+
+Low frame rates keep the runs affordable: x264 at 8K takes seconds per frame on 2 cores (a 60 s clip at
+30 fps would take about an hour, more on a shared machine). Memory depends on the frames in flight, not on
+seconds; what is in flight is bounded by bytes (the queues; the encoder's lookahead: ``mux.buffer_options``),
+so 10 frames of 8K already come close to the peak, and the long run shows whether anything grows beyond.
+``--uncapped`` adds the 1080p short run with the encoder cap lifted (the module constant set in the child),
+to show what the cap saves.
+
+    .venv/bin/python -m benchmarks.memory [--uncapped] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common
+
+# child: upscale argv[1] -> argv[2] with lanczos at scale argv[3]; argv[4] == "uncapped" lifts the encoder cap
+_CHILD = """
+import sys
+from streamup import upscale, UpscaleOptions
+if sys.argv[4] == "uncapped":
+    from streamup.media import mux
+    mux.ENCODER_LOOKAHEAD_BYTES = 1 << 62
+r = upscale(sys.argv[1], sys.argv[2], UpscaleOptions(scale=int(sys.argv[3]), model="lanczos"))
+hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(r.frames, int(hwm) * 1024)
+"""
+CASES = {  # name: (input size, fps, scale, (short seconds, long seconds))
+    "lanczos x4 1920x1080": ((1920, 1080), 1, 4, (10, 60)),
+    "lanczos x2 640x360": ((640, 360), 6, 2, (10, 60)),
+}
+QUICK_CASES = {"lanczos x2 320x180": ((320, 180), 4, 2, (2, 12))}
+
+
+def peak(src: Path, dst: Path, scale: int, uncapped: bool = False) -> dict[str, Any]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [common.PYTHON, "-c", _CHILD, str(src), str(dst), str(scale), "uncapped" if uncapped else "capped"],
+        capture_output=True, text=True, cwd=common.REPO, check=True)
+    frames, rss = proc.stdout.split()[-2:]
+    dst.unlink()
+    return {"frames": int(frames), "peak_rss_bytes": int(rss), "wall_s": time.perf_counter() - start,
+            "load_avg_1m": os.getloadavg()[0]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with common.scratch() as tmpdir:
+        tmp = Path(tmpdir)
+        for name, (size, fps, scale, seconds) in (QUICK_CASES if args.quick else CASES).items():
+            clips = [common.make_clip(common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{s}s.mp4",
+                                      size=size, frames=s * fps, fps=fps, loop=True) for s in seconds]
+            short, long = (peak(c, tmp / "out.mp4", scale) for c in clips)
+            entry = {"fps": fps, "seconds": seconds, "short": short, "long": long,
+                     "long_over_short": long["peak_rss_bytes"] / short["peak_rss_bytes"]}
+            if args.uncapped and scale == 4:
+                entry["short_uncapped"] = peak(clips[0], tmp / "out.mp4", scale, uncapped=True)
+            results[name] = entry
+            print(name, entry, flush=True)
+    return {"benchmark": "memory", "machine": common.machine(), "cases": results,
+            "command": ".venv/bin/python -m benchmarks.memory" + (" --uncapped" if args.uncapped else "")
+            + (" --quick" if args.quick else ""),
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    gib = 2**30
+    lines = [
+        f"## Peak memory by video length ({common.machine_line(result['machine'])})",
+        "",
+        "| case | short clip | peak RSS | long clip | peak RSS | long / short | encoder cap lifted (short) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in result["cases"].items():
+        s, lo = c["short"], c["long"]
+        un = c.get("short_uncapped")
+        lines.append(
+            f"| {name} | {c['seconds'][0]} s ({s['frames']} frames at {c['fps']} fps) | "
+            f"{s['peak_rss_bytes'] / gib:.2f} GiB | {c['seconds'][1]} s ({lo['frames']} frames) | "
+            f"{lo['peak_rss_bytes'] / gib:.2f} GiB | {c['long_over_short']:.3f} | "
+            + (f"{un['peak_rss_bytes'] / gib:.2f} GiB |" if un else "— |"))
+    lines += ["", "Peak RSS = VmHWM of a fresh process per run (default encoder settings: libx264 crf 18 "
+              f"preset medium, mp4). Command: `{result['command']}` (finished {result['finished_utc']})", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uncapped", action="store_true", help="also the 1080p short run without the cap")
+    parser.add_argument("--quick", action="store_true", help="one tiny case: a smoke test")
+    parser.add_argument("--out", type=Path, help="result stem (default results/memory-cpu[-quick])")
+    args = parser.parse_args()
+    result = run(args)
+    stem = args.out or common.RESULTS / ("memory-cpu" + ("-quick" if args.quick else ""))
+    common.save_result(stem, result, markdown(result))
+
+
+if __name__ == "__main__":
+    main()

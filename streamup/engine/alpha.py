@@ -1,0 +1,50 @@
+"""Alpha for RGB networks: the colour goes through the upscaler, the alpha plane through a lanczos resize.
+
+Every Real-ESRGAN network takes and returns three channels. A source with transparency (ProRes 4444, PNG or
+QuickTime RLE in .mov, FFV1) decodes to RGBA; this wrapper splits each frame, hands the RGB part to the
+wrapped upscaler unchanged, and resizes the alpha plane with swscale's lanczos to exactly the same size.
+Why not the network for alpha as well: a matte is not a photograph (the networks are trained to invent
+photographic texture, which on a matte becomes noise in the transparency), and it would add a second full
+model pass per frame, the stage that dominates run time. Lanczos keeps a matte's ramps exact and its edges
+sharp, on the same pixel grid as the network's output. Details and measurements: docs/formats.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import av
+import numpy as np
+
+from streamup.engine.base import FrameUpscaler
+
+_GRAY = {np.dtype(np.uint8): "gray", np.dtype(np.uint16): "gray16le"}
+
+
+class AlphaUpscaler:
+    """A ``FrameUpscaler`` that also takes ``H x W x 4`` RGBA frames; RGB frames pass straight through."""
+
+    def __init__(self, inner: FrameUpscaler) -> None:
+        self.inner = inner
+        self.scale, self.batch_frames, self.name = inner.scale, inner.batch_frames, inner.name
+        self.device, self.precision = inner.device, inner.precision
+
+    @property
+    def oom_retries(self) -> int:
+        """The wrapped upscaler's count, which grows during a run."""
+        return self.inner.oom_retries
+
+    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if not frames or frames[0].shape[2] == 3:
+            return self.inner.upscale(frames)
+        colour = self.inner.upscale([np.ascontiguousarray(f[..., :3]) for f in frames])
+        return [np.dstack((rgb, upscale_plane(f[..., 3], self.scale)))
+                for rgb, f in zip(colour, frames, strict=True)]
+
+
+def upscale_plane(plane: np.ndarray, scale: int) -> np.ndarray:
+    """One 8- or 16-bit plane enlarged ``scale`` times with swscale's lanczos (same dtype)."""
+    fmt = _GRAY[plane.dtype]
+    h, w = plane.shape
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt)
+    return frame.reformat(width=w * scale, height=h * scale, format=fmt, interpolation="LANCZOS").to_ndarray()

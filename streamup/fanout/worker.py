@@ -1,0 +1,199 @@
+"""The queue worker's hook: a long job becomes segment jobs on the same queue, the last one stitches.
+
+The fleet is the distributed engine; nothing here schedules. A *parent* job (a normal message whose
+``parameters.segmentSeconds`` is set, or whose source is longer than ``STREAMUP_FANOUT_ABOVE_SECONDS``) is
+planned and answered with one message per segment on the worker's own queue: each is the parent's message
+plus ``"segment": {"key", "index"}``, so it gets the queue's visibility heartbeat, retries and dead-letter
+queue like any job. Any worker takes them; each upscales its segment (``segment.run_segment``) and then
+looks whether all are recorded. Whoever finds them all claims the stitch by creating ``stitch.json``
+exclusively; the claim names the message, so if that worker dies mid-stitch the same message comes back
+and its next holder stitches. The stitched output is published exclusively with the job id, as a single
+run's, so the worker's own duplicate check answers a re-sent parent or a late segment after success.
+
+Status, all under the parent's job id: RUNNING when planned (with how many segments exist already),
+PROGRESS after each segment (the share of all frames whose segment is recorded), SUCCEEDED after the stitch,
+FAILED once: the first permanent segment failure creates ``failed.json`` exclusively, and only that
+creator sends the event; the other segments then end quietly.
+
+Segment messages are sent from the job thread with its own SQS client (the worker's consumer thread owns
+only its receive/delete/visibility calls), before the parent message is deleted: a worker killed in between
+sends them again on redelivery, and the duplicates find their segments done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from streamup import config
+from streamup.errors import Cancelled, OutputExists
+from streamup.fanout.local import open_plan
+from streamup.fanout.plan import NotSplittable, Plan, probe_duration
+from streamup.fanout.segment import run_segment
+from streamup.fanout.stitch import stitch
+from streamup.fanout.store import WorkArea
+from streamup.observe import JobRef, Observer
+from streamup.options import UpscaleOptions
+from streamup.worker import events
+from streamup.worker.failures import classify
+from streamup.worker.jobs import InvalidJob, Job
+from streamup.worker.sqs import SqsQueue, make_client
+
+log = logging.getLogger("streamup")
+
+#: A job without ``segmentSeconds`` fans out when its source is longer than this (seconds) ...
+FANOUT_ABOVE_S = 60.0
+#: ... in segments of this length: a 5-minute video makes 10 segments, one per CPU worker of the fleet.
+SEGMENT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The hook took the message: the worker deletes it and sends ``event`` (if any)."""
+
+    event: dict[str, Any] | None
+
+
+def handle(body: str, job: Job, *, message_id: str, options: UpscaleOptions, upscaler: Any,
+           cancel: threading.Event, observers: Sequence[Observer], queue_url: str) -> Handled | None:
+    """Run a segment message, or plan a parent job; None: an ordinary job, the worker runs it itself."""
+    data = json.loads(body)
+    ref = JobRef(job.id, job.tier, job.device)
+    if "segment" in data:
+        key, index = _segment_field(data["segment"], job.id)
+        area = WorkArea(job.destination, key)
+        stored = area.read(area.uri("plan.json"))
+        if stored is None:
+            raise InvalidJob(f"segment {index} of job {job.id}: no plan {key} "
+                             "(the job finished or never began)", job.id)
+        plan = Plan.from_data(stored)
+        if not 0 <= index < len(plan.segments):
+            raise InvalidJob(f"segment {index} is not in plan {key} ({len(plan.segments)} segments)", job.id)
+        return _run_segment(plan, area, index, ref, message_id, options, upscaler, cancel, observers)
+    seconds = _segment_seconds(data.get("parameters") or {}, job)
+    if seconds is None:
+        return None
+    try:
+        plan, area, made = open_plan(job.source, job.destination, options, seconds)
+    except NotSplittable as e:
+        log.warning("job %s runs as one job: cannot fan out (%s)", job.id, e,
+                    extra={"fields": {"event": "fanout", "job": job.id, "status": "refused",
+                                      "reason": str(e)}})
+        return None
+    if len(plan.segments) < 2:  # shorter than two segments: an ordinary job, and no plan left behind
+        area.remove()
+        return None
+    if (failed := area.read(area.uri("failed.json"))) is not None:
+        return Handled(events.event(job.id, events.FAILED, 0, error=failed["error"]))
+    done = [s for s in plan.segments if area.exists(area.record(s.index))]
+    missing = [s.index for s in plan.segments if s not in done]
+    queue = SqsQueue(make_client(), queue_url)
+    for index in missing:
+        queue.send({**data, "segment": {"key": plan.key, "index": index}}, group=f"{job.id}-{index}")
+    log.info("job %s fanned out: %d segments of ~%s s (%s), %d already done", job.id, len(plan.segments),
+             seconds, "new plan" if made else "plan reused", len(done),
+             extra={"fields": {"event": "fanout", "job": job.id, "segments": len(plan.segments),
+                               "reused": len(done)}})
+    if not missing:  # every segment is there (a re-sent parent after a lost stitch): stitch now
+        return _finish(plan, area, ref, message_id, upscaler, cancel)
+    step = events.progress_step(sum(s.frames for s in done) / max(1, plan.frames))
+    return Handled(events.event(job.id, events.RUNNING, step, segments=len(plan.segments), reused=len(done)))
+
+
+def _segment_field(value: Any, job_id: str) -> tuple[str, int]:
+    if not isinstance(value, dict) or not isinstance(value.get("key"), str) or \
+            not isinstance(value.get("index"), int) or isinstance(value.get("index"), bool):
+        raise InvalidJob("segment must be {\"key\": string, \"index\": integer}", job_id)
+    return value["key"], value["index"]
+
+
+def _segment_seconds(params: dict[str, Any], job: Job) -> Fraction | None:
+    """``parameters.segmentSeconds`` (0: never fan out), else the automatic rule."""
+    value = params.get("segmentSeconds")
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise InvalidJob("parameters.segmentSeconds must be a number of seconds", job.id)
+        try:
+            seconds = Fraction(str(value).strip())
+        except ValueError:
+            raise InvalidJob(f"parameters.segmentSeconds {value!r} is not a number", job.id) from None
+        if seconds < 0:
+            raise InvalidJob("parameters.segmentSeconds must not be negative", job.id)
+        return seconds or None
+    above = float(os.environ.get(config.FANOUT_ABOVE_SECONDS) or FANOUT_ABOVE_S)
+    duration = probe_duration(job.source)
+    if duration is None or duration <= above:
+        return None
+    return Fraction(os.environ.get(config.SEGMENT_SECONDS) or str(SEGMENT_S))
+
+
+def _run_segment(plan: Plan, area: WorkArea, index: int, job: JobRef, message_id: str,
+                 options: UpscaleOptions, upscaler: Any, cancel: threading.Event,
+                 observers: Sequence[Observer]) -> Handled:
+    if area.exists(area.uri("failed.json")):
+        return Handled(None)  # the job failed already (and said so once): nothing left to do
+    try:
+        run_segment(plan, area, index, options, job=job, observers=observers, upscaler=upscaler,
+                    cancel=cancel)
+    except Cancelled:
+        raise
+    except Exception as e:
+        return _fail_once(area, job, index, e)
+    done = sum(s.frames for s in plan.segments if area.exists(area.record(s.index)))
+    if done < plan.frames:
+        step = min(95, events.progress_step(done / plan.frames))
+        return Handled(events.event(job.id, events.PROGRESS, step, segment=index))
+    return _finish(plan, area, job, message_id, upscaler, cancel)
+
+
+def _finish(plan: Plan, area: WorkArea, job: JobRef, owner: str, upscaler: Any,
+            cancel: threading.Event) -> Handled:
+    """Stitch if this message holds (or wins) the claim; anyone else ends here."""
+    claim = area.uri("stitch.json")
+    if not area.create(claim, {"owner": owner, "at": time.time()}):
+        holder = area.read(claim) or {}
+        if holder.get("owner") != owner:
+            return Handled(None)  # another message stitches
+    try:
+        stitched = stitch(plan, area, exclusive=True, cancel=cancel, metadata={
+            "job-id": job.id, "device-used": upscaler.device, "source": plan.source, "model": upscaler.name,
+            "scale": str(upscaler.scale), "segments": str(len(plan.segments))})
+    except OutputExists as e:
+        if e.metadata.get("job-id") != job.id:
+            return _fail_once(area, job, -1, e)
+    except Cancelled:
+        raise
+    except Exception as e:
+        return _fail_once(area, job, -1, e)
+    else:
+        log.info("job %s stitched: %d segments, %d frames in %.1f s", job.id, len(plan.segments),
+                 stitched.frames, stitched.seconds,
+                 extra={"fields": {"event": "stitch", "job": job.id, "frames": stitched.frames,
+                                   "seconds": round(stitched.seconds, 3)}})
+    area.remove()
+    return Handled(events.event(job.id, events.SUCCEEDED, 100, outputUri=plan.destination, frames=plan.frames,
+                                seconds=round(time.time() - plan.created, 3),
+                                deviceUsed=events.device_used(upscaler.device), segments=len(plan.segments)))
+
+
+def _fail_once(area: WorkArea, job: JobRef, index: int, error: Exception) -> Handled:
+    """A transient error goes back to the worker (retry, then the DLQ); the first permanent one fails the
+    parent, and only its reporter sends FAILED."""
+    failure = classify(error)
+    if not failure.permanent:
+        raise error
+    where = f"segment {index}" if index >= 0 else "stitch"
+    error_field = {"code": failure.code, "message": f"{where}: {failure.message}", "permanent": True}
+    if not area.create(area.uri("failed.json"), {"segment": index, "error": error_field}):
+        return Handled(None)
+    log.warning("job %s failed in %s: %s", job.id, where, failure.message,
+                extra={"fields": {"event": "fanout", "job": job.id, "status": "failed",
+                                  "code": failure.code}})
+    return Handled(events.event(job.id, events.FAILED, 0, error=error_field))

@@ -1,0 +1,135 @@
+"""``streamup worker``: flags and environment into ``Settings``, signals into a drain, exit 0 at the end.
+
+Configured the way the old fleet's systemd units configured it (``SQS_QUEUE_URL``, ``S3_BUCKET_NAME``, and
+now ``STATUS_QUEUE_URL``); a flag overrides its variable. SIGTERM or SIGINT stops receiving and drains; a
+second signal cuts the drain short. A worker that drained exits 0: stopping is its normal end, and systemd's
+``Restart=on-failure`` must not restart a worker that was told to stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from streamup import config
+from streamup.errors import UsageError
+from streamup.http_server import Route
+from streamup.observe import Observer
+from streamup.tiers import TIERS
+
+if TYPE_CHECKING:  # core imports boto3: not for `streamup --help`
+    from streamup.worker.core import Settings
+
+log = logging.getLogger("streamup")
+
+#: Jobs run at once, sharing the model. Measured with benchmarks/worker_throughput.py (6 jobs of
+#: examples/sample.mp4, realesr-animevideov3 x2; AMD EPYC, 2 cores, AVX512-BF16, shared with other work at
+#: load 13-16): 2 at once did 116 jobs/h against 72 for 1 (43 for one CLI run per job), with 7 % less CPU
+#: time per job and 14 % more peak RSS (1077 vs 945 MiB): one job's decode, upload and start overlap the
+#: other's inference. A busy machine favours the process with more threads, so the gain idle may be smaller.
+DEFAULT_CONCURRENCY = 2
+#: Seconds running jobs get to finish after SIGTERM; systemd's TimeoutStopSec and Kubernetes'
+#: terminationGracePeriodSeconds must exceed it.
+DEFAULT_DRAIN_S = 60.0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``worker`` on the main parser's subcommands."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "worker", help="run upscale jobs from an SQS queue (env SQS_QUEUE_URL, S3_BUCKET_NAME)")
+    p.add_argument("--queue-url", metavar="URL", help=f"job queue (default ${config.SQS_QUEUE_URL})")
+    p.add_argument("--bucket", metavar="NAME",
+                   help=f"bucket of inputKey/outputKey (default ${config.S3_BUCKET_NAME})")
+    p.add_argument("--status-queue-url", metavar="URL",
+                   help=f"queue for status events (default ${config.STATUS_QUEUE_URL}; none: no events)")
+    p.add_argument("--concurrency", type=_positive, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help=f"jobs at once, sharing one loaded model (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--drain-seconds", type=float, default=DEFAULT_DRAIN_S, metavar="S",
+                   help=f"after SIGTERM, how long running jobs may finish before they are cancelled "
+                        f"(default {DEFAULT_DRAIN_S:.0f})")
+    p.add_argument("--max-jobs", type=_positive, metavar="N", help="exit 0 after N messages (batch use)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   default=os.environ.get(config.METRICS_PORT, config.WORKER_METRICS_PORT_DEFAULT),
+                   help=f"serve /healthz, /readyz and /metrics on this port (0: any free one; default "
+                        f"${config.METRICS_PORT} or {config.WORKER_METRICS_PORT_DEFAULT}; host from "
+                        f"${config.HTTP_HOST}, default {config.HTTP_HOST_DEFAULT})")
+    p.add_argument("--poll-seconds", type=int, default=20, choices=range(21), metavar="S",
+                   help="SQS long-poll wait when idle, 0-20 (default 20)")
+    p.add_argument("--retry-delay", type=int, default=30, metavar="S",
+                   help="a transiently failed job comes back after S x 2^(attempt-1) seconds (default 30)")
+    p.add_argument("--preload", action="append", choices=tuple(TIERS), metavar="TIER",
+                   help="load this tier's model before taking jobs (repeatable; default: the tiers of this "
+                        "machine's device: premium and pro with CUDA, else basic and standard)")
+    p.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="look for weights here")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--debug", action="store_true", help="tracebacks and every status event in the log")
+    return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags win over the environment; the queue and the bucket are required."""
+    from streamup.worker.core import Settings
+
+    queue_url = args.queue_url or os.environ.get(config.SQS_QUEUE_URL)
+    bucket = args.bucket or os.environ.get(config.S3_BUCKET_NAME)
+    if not queue_url:
+        raise UsageError(f"no job queue: set {config.SQS_QUEUE_URL} or pass --queue-url")
+    if not bucket:
+        raise UsageError(f"no bucket: set {config.S3_BUCKET_NAME} or pass --bucket")
+    if args.drain_seconds < 0 or args.retry_delay < 0:
+        raise UsageError("--drain-seconds and --retry-delay must not be negative")
+    return Settings(
+        queue_url=queue_url,
+        bucket=bucket,
+        status_queue_url=args.status_queue_url or os.environ.get(config.STATUS_QUEUE_URL) or None,
+        concurrency=args.concurrency,
+        drain_seconds=args.drain_seconds,
+        max_jobs=args.max_jobs,
+        poll_seconds=args.poll_seconds,
+        retry_delay_s=args.retry_delay,
+        preload=tuple(args.preload) if args.preload else None,
+        weights_dirs=tuple(args.weights_dir),
+        http_host=os.environ.get(config.HTTP_HOST) or config.HTTP_HOST_DEFAULT,
+        http_port=args.metrics_port,
+    )
+
+
+def run(args: argparse.Namespace, observers: Sequence[Observer] = (),
+        routes: Mapping[str, Route] | None = None) -> int:
+    """Run the worker until a signal (drain, exit 0) or ``--max-jobs`` (exit 0); a queue or model that cannot
+    be used at start is a one-line error (exit 1 or 2). ``observers`` and ``routes`` (e.g. ``/metrics``) come
+    from whoever composes the command, so this module never imports them."""
+    from streamup.worker.core import Worker  # boto3 and the engine load here, not for `--help`
+
+    worker = Worker(settings_from_args(args), observers, routes)
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)  # no locks in a handler: the main loop below looks every 0.1 s
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.start()
+        while not received and not worker.stopping():
+            time.sleep(0.1)
+        if received:
+            log.info("%s: no more jobs; draining", signal.Signals(received[0]).name,
+                     extra={"fields": {"event": "signal", "signal": signal.Signals(received[0]).name}})
+    finally:
+        worker.shutdown(hurry=lambda: len(received) > 1)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
