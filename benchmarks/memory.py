@@ -38,9 +38,9 @@ r = upscale(sys.argv[1], sys.argv[2], UpscaleOptions(scale=int(sys.argv[3]), mod
 hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(r.frames, int(hwm) * 1024)
 """
-CASES = {  # name: (input size, fps, scale, (short seconds, long seconds))
-    "lanczos x4 1920x1080": ((1920, 1080), 1, 4, (10, 60)),
+CASES = {  # name: (input size, fps, scale, (short seconds, long seconds)), cheapest first
     "lanczos x2 640x360": ((640, 360), 6, 2, (10, 60)),
+    "lanczos x4 1920x1080": ((1920, 1080), 1, 4, (10, 60)),
 }
 QUICK_CASES = {"lanczos x2 320x180": ((320, 180), 4, 2, (2, 12))}
 
@@ -58,22 +58,37 @@ def peak(src: Path, dst: Path, scale: int, uncapped: bool = False) -> dict[str, 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    machine = common.machine()
     with common.scratch() as tmpdir:
         tmp = Path(tmpdir)
         for name, (size, fps, scale, seconds) in (QUICK_CASES if args.quick else CASES).items():
             clips = [common.make_clip(common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{s}s.mp4",
                                       size=size, frames=s * fps, fps=fps, loop=True) for s in seconds]
-            short, long = (peak(c, tmp / "out.mp4", scale) for c in clips)
-            entry = {"fps": fps, "seconds": seconds, "short": short, "long": long,
-                     "long_over_short": long["peak_rss_bytes"] / short["peak_rss_bytes"]}
-            if args.uncapped and scale == 4:
-                entry["short_uncapped"] = peak(clips[0], tmp / "out.mp4", scale, uncapped=True)
+            entry: dict[str, Any] = {"fps": fps, "seconds": seconds}
             results[name] = entry
-            print(name, entry, flush=True)
-    return {"benchmark": "memory", "machine": common.machine(), "cases": results,
+            runs = [("short", clips[0], False), ("long", clips[1], False)]
+            if args.uncapped and scale == 4:
+                runs.insert(1, ("short_uncapped", clips[0], True))
+            for label, clip, uncapped in runs:
+                entry[label] = peak(clip, tmp / "out.mp4", scale, uncapped)
+                if "long" in entry:
+                    peaks = entry["long"]["peak_rss_bytes"], entry["short"]["peak_rss_bytes"]
+                    entry["long_over_short"] = peaks[0] / peaks[1]
+                print(name, label, entry[label], flush=True)
+                save(args, summary(args, machine, results))  # partial results: the 8K runs take long
+    return summary(args, machine, results)
+
+
+def summary(args: argparse.Namespace, machine: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    return {"benchmark": "memory", "machine": machine, "cases": results,
             "command": ".venv/bin/python -m benchmarks.memory" + (" --uncapped" if args.uncapped else "")
             + (" --quick" if args.quick else ""),
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def save(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    stem = args.out or common.RESULTS / ("memory-cpu" + ("-quick" if args.quick else ""))
+    common.save_result(stem, result, markdown(result))
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -85,13 +100,15 @@ def markdown(result: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in result["cases"].items():
-        s, lo = c["short"], c["long"]
+        cells = []
+        for label in ("short", "long"):
+            run = c.get(label)
+            cells += [f"{c['seconds'][label == 'long']} s ({run['frames']} frames at {c['fps']} fps)",
+                      f"{run['peak_rss_bytes'] / gib:.2f} GiB"] if run else ["not run (time)", "—"]
         un = c.get("short_uncapped")
-        lines.append(
-            f"| {name} | {c['seconds'][0]} s ({s['frames']} frames at {c['fps']} fps) | "
-            f"{s['peak_rss_bytes'] / gib:.2f} GiB | {c['seconds'][1]} s ({lo['frames']} frames) | "
-            f"{lo['peak_rss_bytes'] / gib:.2f} GiB | {c['long_over_short']:.3f} | "
-            + (f"{un['peak_rss_bytes'] / gib:.2f} GiB |" if un else "— |"))
+        ratio = f"{c['long_over_short']:.3f}" if "long_over_short" in c else "—"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | "
+                     + (f"{un['peak_rss_bytes'] / gib:.2f} GiB |" if un else "— |"))
     lines += ["", "Peak RSS = VmHWM of a fresh process per run (default encoder settings: libx264 crf 18 "
               f"preset medium, mp4). Command: `{result['command']}` (finished {result['finished_utc']})", ""]
     return "\n".join(lines)
@@ -103,9 +120,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one tiny case: a smoke test")
     parser.add_argument("--out", type=Path, help="result stem (default results/memory-cpu[-quick])")
     args = parser.parse_args()
-    result = run(args)
-    stem = args.out or common.RESULTS / ("memory-cpu" + ("-quick" if args.quick else ""))
-    common.save_result(stem, result, markdown(result))
+    save(args, run(args))
 
 
 if __name__ == "__main__":

@@ -67,17 +67,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args()
     parts = []
-    for device in ("cpu", "gpu"):
-        result = load(f"tiers-{device}{args.suffix}")
+    for name in ("tiers-cpu", "tiers-cpu-animevideov3", "tiers-gpu"):
+        result = load(f"{name}{args.suffix}")
         if result:
-            plot = f"../benchmarks/results/tiers-{device}{args.suffix}.png"
+            plot = f"../benchmarks/results/{name}{args.suffix}.png"
             parts += [tiers.markdown(result), f"![claimed vs measured]({plot})\n", verdicts(result)]
     result = load(f"floor-cpu{args.suffix}")
     if result:
         parts.append(floor.markdown(result))
-    result = load(f"vs_reference{args.suffix}")
-    if result:
-        parts.append(vs_reference.markdown(result))
+    for name in ("vs_reference", "vs_reference-animevideov3"):
+        result = load(f"{name}{args.suffix}")
+        if result:
+            parts.append(vs_reference.markdown(result))
     sections = (("overhead-cpu", overhead), ("overhead-cpu-x4plus", overhead), ("backends-cpu", backends),
                 ("memory-cpu", memory))
     for name, module in sections:

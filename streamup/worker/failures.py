@@ -13,6 +13,7 @@ rather than by parsing messages.
 
 from __future__ import annotations
 
+import urllib.error
 from dataclasses import dataclass
 
 import botocore.exceptions
@@ -24,7 +25,8 @@ from streamup.worker.jobs import InvalidJob
 #: S3/SQS error codes that mean "slow down / try later", whatever the HTTP status says.
 _THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                          "RequestTimeTooSkewed", "ServiceUnavailable", "InternalError"})
-_NETWORK = (botocore.exceptions.BotoCoreError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+_NETWORK = (botocore.exceptions.BotoCoreError, urllib3.exceptions.HTTPError, urllib.error.URLError,
+            ConnectionError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ def classify(error: BaseException) -> Failure:
         return Failure("INVALID_JOB", message, True)
     if isinstance(error, UsageError):
         return Failure("INVALID_PARAMETERS", message, True)
-    if isinstance(error, ModelError):
-        return Failure("MODEL_UNAVAILABLE", message, True)
+    if isinstance(error, ModelError):  # a download that hit the network (no route, 5xx) may work next time
+        return Failure("MODEL_UNAVAILABLE", message, _transient_cause(error) is not True)
     if isinstance(error, OutputExists):
         return Failure("OUTPUT_EXISTS", message, True)
     if isinstance(error, InputError):

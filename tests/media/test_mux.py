@@ -10,7 +10,7 @@ import pytest
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.errors import UsageError
 from streamup.media.demux import Decoder, VideoFrame
-from streamup.media.mux import Encoder, EncodeSettings, container_for
+from streamup.media.mux import Encoder, EncodeSettings, buffer_options, container_for
 from tests.conftest import media
 from tests.media import probe
 
@@ -87,3 +87,11 @@ def test_container_from_extension(ext: str, muxer: str) -> None:
 def test_unknown_extension_is_a_usage_error(ext: str) -> None:
     with pytest.raises(UsageError, match="unsupported output extension"):
         container_for(ext)
+
+
+def test_x264_lookahead_is_capped_by_bytes_only_for_huge_frames() -> None:
+    """1080p x4 = 8K: preset medium's 40 lookahead frames would hold ~2 GB; up to 4K the preset's stays."""
+    assert buffer_options("libx264", EncodeSettings(), 7680, 4320) == {"rc-lookahead": "10"}
+    assert buffer_options("libx264", EncodeSettings(), 3840, 2160) == {}
+    assert buffer_options("libx264", EncodeSettings(preset="veryfast"), 7680, 4320) == {}  # its 10 fits
+    assert buffer_options("libx265", EncodeSettings(), 7680, 4320) == {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+
 import botocore.exceptions
 import pytest
 
@@ -33,6 +35,11 @@ def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
         (InvalidJob("jobId is missing"), "INVALID_JOB", True),
         (UsageError("scale must be one of 2, 4"), "INVALID_PARAMETERS", True),
         (ModelError("model not found"), "MODEL_UNAVAILABLE", True),
+        (  # a weights download that could not reach the release server: the next try may
+            raised_from(ModelError("cannot download https://x/w.pth"), urllib.error.URLError("no route")),
+            "MODEL_UNAVAILABLE",
+            False,
+        ),
         (OutputExists("output already exists"), "OUTPUT_EXISTS", True),
         (InputError("input not found: s3://b/k"), "INPUT_UNUSABLE", True),  # no remote error behind it
         (
