@@ -75,7 +75,7 @@ def main() -> None:
     result = load(f"floor-cpu{args.suffix}")
     if result:
         parts.append(floor.markdown(result))
-    for name in ("vs_reference", "vs_reference-animevideov3"):
+    for name in ("vs_reference", "vs_reference-animevideov3", "vs_reference-x4plus"):
         result = load(f"{name}{args.suffix}")
         if result:
             parts.append(vs_reference.markdown(result))

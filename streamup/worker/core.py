@@ -299,6 +299,8 @@ class Worker:
             return self._failure(running, e)
         if existing is not None:
             return self._existing(job, existing.metadata)
+        if (fanned := self._fan_out(running, job, options, upscaler)) is not None:
+            return fanned
         self._inbox.put(("started", running, None))
         ref = JobRef(job.id, job.tier, job.device)
         try:
@@ -320,6 +322,22 @@ class Worker:
         log.info("job %s succeeded: %s, %d frames in %.1f s on %s", job.id, job.destination, result.frames,
                  result.seconds, result.device, extra={"fields": fields})
         return _Outcome(DELETE, events.succeeded(job.id, job.destination, result))
+
+    def _fan_out(self, running: _Running, job: jobs.Job, options: UpscaleOptions,
+                 upscaler: FrameUpscaler) -> _Outcome | None:
+        """A long job becomes segment jobs on this queue; a segment job runs its segment (``streamup.fanout``,
+        docs/fanout.md). None: an ordinary job."""
+        from streamup.fanout import worker as fanout
+
+        try:
+            handled = fanout.handle(running.delivery.body, job, message_id=running.delivery.message_id,
+                                    options=options, upscaler=upscaler, cancel=running.cancel,
+                                    observers=self.observers, queue_url=self.settings.queue_url)
+        except Cancelled:
+            return _Outcome(RELEASE)
+        except Exception as e:
+            return self._failure(running, e)
+        return None if handled is None else _Outcome(DELETE, handled.event)
 
     def _existing(self, job: jobs.Job, metadata: Mapping[str, str]) -> _Outcome:
         """The output is there already: this job's (a duplicate: report success again) or another's."""

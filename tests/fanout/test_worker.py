@@ -2,8 +2,9 @@
 job's segments, one is SIGKILLed mid-segment, the job still succeeds with at most one segment redone; the
 parent sent again after success does no work.
 
-The source is served over a slow HTTP link (tests.worker's ``SlowFiles``) so that a segment lasts seconds
-while costing the two CPUs almost nothing.
+The source is served over a slowed HTTP link (tests.worker's ``SlowFiles``, 150 kB/s) so that every segment
+lasts a second or more while costing the two CPUs almost nothing: the victim is killed as soon as it logs
+that its segment started, so it is always mid-segment.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SEGMENTS = 3  # bframes.mp4: 3 s with a keyframe every second, cut into 1 s segm
 
 @pytest.fixture
 def slow(clips: dict[str, Path]) -> Iterator[SlowFiles]:
-    files = SlowFiles({"clip.mp4": (clips["bframes.mp4"], 40_000)})
+    files = SlowFiles({"clip.mp4": (clips["bframes.mp4"], 150_000)})
     yield files
     files.close()
 
@@ -59,7 +60,7 @@ def _segments(workers: list[WorkerProcess], status: str) -> list[dict[str, Any]]
 def test_three_workers_survive_a_sigkill_and_a_resent_parent_does_no_work(
         aws: Aws, start_worker: Callable[..., WorkerProcess], slow: SlowFiles,  # noqa: F811
         clips: dict[str, Path], tmp_path: Path) -> None:
-    queue, _ = aws.queue(visibility=4, max_receives=5)
+    queue, _ = aws.queue(visibility=3, max_receives=5)
     workers = [start_worker(aws.env(queue)) for _ in range(3)]
     for w in workers:
         w.ready()
