@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import signal
 import subprocess
 import time
@@ -377,7 +378,8 @@ def test_sigterm_drains_what_fits_and_cancels_the_rest(
     assert worker.stop() == 0, worker.log()
     # the cancelled job unwinds once its current read returns (at most one range of the slow link)
     assert time.monotonic() - t0 < drain + 15
-    assert "draining 2 running job(s)" in worker.log()  # both were still running at SIGTERM
+    # drain-cut was surely running at SIGTERM; on a loaded machine the brisk one may have finished already
+    assert re.search(r"draining [12] running job\(s\)", worker.log()), worker.log()
     assert_in_order(aws.of("drain-fits"))
     assert aws.exists("out/drain-fits.mkv")
     assert set(statuses(aws.of("drain-cut"))) <= {"RUNNING", "PROGRESS"}  # neither SUCCEEDED nor FAILED
