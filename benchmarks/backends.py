@@ -143,8 +143,7 @@ def markdown(result: dict[str, Any]) -> str:
         cost = row["cpu_s_per_640x360"]
         lines.append(f"| {name} | {cost:.2f} | {engine / cost:.2f}x | {row['prepare_s']:.1f} | "
                      f"{row['psnr_vs_torch_fp32_db']:.1f} dB |")
-    lines += ["", f"Command: `{result['command']}` (finished {result['finished_utc']})", ""]
-    return "\n".join(lines)
+    return common.markdown_with_command(lines, result)
 
 
 def main() -> None:

@@ -231,11 +231,18 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def save_result(stem: Path, result: dict[str, Any], text: str) -> None:
-    """``STEM.json`` (the data) and ``STEM.md`` (its table) in results/, and the table on stdout."""
+def save_result(stem: Path, result: dict[str, Any], text: str, *, show: str | None = None) -> None:
+    """``STEM.json`` (the data) and ``STEM.md`` (its table) in results/, and ``show`` (default: the table)
+    on stdout."""
     write_json(stem.with_suffix(".json"), result)
     stem.with_suffix(".md").write_text(text)
-    print(text)
+    print(text if show is None else show)
+
+
+def markdown_with_command(lines: list[str], result: dict[str, Any]) -> str:
+    """A result's Markdown section: ``lines``, then the command that produced it and when it finished
+    (``result["command"]``, ``result["finished_utc"]``), so every table says how to make it again."""
+    return "\n".join([*lines, "", f"Command: `{result['command']}` (finished {result['finished_utc']})", ""])
 
 
 def fmt_seconds(seconds: float | None) -> str:

@@ -202,8 +202,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{mm(s['engine_s_per_frame'])} | {mm(s['pipeline_s_per_frame'])} | "
             f"{s['engine_vs_floor']:.2f}x | {s['pipeline_vs_engine']:.2f}x |"
         )
-    lines += ["", f"Command: `{result['command']}` (finished {result['finished_utc']})", ""]
-    return "\n".join(lines)
+    return common.markdown_with_command(lines, result)
 
 
 def main() -> None:
@@ -217,9 +216,8 @@ def main() -> None:
     common.require_device(parser, args.device)
     result = run(args)
     stem = args.out or common.RESULTS / (f"floor-{args.device}" + ("-quick" if args.quick else ""))
-    common.write_json(stem.with_suffix(".json"), result)
-    stem.with_suffix(".md").write_text(markdown(result))
-    print(json.dumps(result, indent=2) if args.json else markdown(result))
+    text = markdown(result)
+    common.save_result(stem, result, text, show=json.dumps(result, indent=2) if args.json else None)
 
 
 if __name__ == "__main__":

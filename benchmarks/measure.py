@@ -2,7 +2,8 @@
 
   pipeline  streamup.upscale end to end (decode → engine → encode, real files) on a short and a long clip
             of the same footage: steady s/frame = time difference / frame difference.
-  engine    model only: one batch decoded up front, then ``build_upscaler(options).upscale`` timed per call.
+  engine    model only: one batch decoded up front, then ``build_upscaler(options).upscale`` timed per call
+            (one call per lane at once: the engine's throughput as the pipeline drives it).
   network   the bare network: one forward of a whole frame in the engine's precision and layout (bf16
             autocast + channels_last on a CPU with native bf16, fp32 on other CPUs, fp16 on a GPU), no tiling,
             no conversions: what the engine is compared with.
@@ -21,6 +22,7 @@ import json
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -146,9 +148,23 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
         "tile": getattr(upscaler, "tile", None),
         "tile_pad": getattr(upscaler, "tile_pad", None),
         "precision": getattr(upscaler, "precision", None),
-        **timed_calls(lambda: upscaler.upscale(batch), args.warmup, args.frames, len(batch)),
+        "lanes": upscaler.lanes,
+        **timed_calls(lambda: in_lanes(upscaler, batch), args.warmup, args.frames,
+                      len(batch) * upscaler.lanes),
         **peak_memory(),
     }
+
+
+def in_lanes(upscaler: Any, batch: list[np.ndarray]) -> None:
+    """One batch per lane, all lanes at once, as the pipeline drives the engine (``FrameUpscaler.lanes``)."""
+    if upscaler.lanes == 1:
+        upscaler.upscale(batch)
+        return
+    threads = [threading.Thread(target=upscaler.upscale, args=(batch,)) for _ in range(upscaler.lanes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def run_network(args: argparse.Namespace) -> dict[str, Any]:

@@ -49,12 +49,16 @@ HOW_RUN = [
 # The official Writer hard-codes libx264 at its defaults (crf 23, preset medium, yuv420p); streamup's default
 # is crf 18. Encoding the same way keeps both the timing (x264 cost) and the PSNR about the upscaling.
 MATCH_OFFICIAL_ENCODER = ["--codec", "libx264", "--crf", "23", "--preset", "medium"]
-SOURCE = common.MEDIA / "sr_input_x4_160x90.mkv"  # the x4 SR input: its ground truth is sr_gt_640x360.mkv
-TRUTH = common.MEDIA / "sr_gt_640x360.mkv"
-# Frames per model: x4plus costs ~36 MFLOP per input pixel (seconds per 160x90 frame on 2 cores),
-# animevideov3 ~1.2 MFLOP (a fraction of a second), so it gets the whole 2 s clip.
-FRAMES = {"x4plus": 4, "animevideov3": 48}
-SHORT_FRAMES = {"x4plus": 1, "animevideov3": 8}
+# Clips (--clip): the x4 SR input, whose ground truth is sr_gt_640x360.mkv; and that 640x360 clip itself,
+# the frame size of issue 10's own measurement (10 frames, animevideov3, x2 output).
+CLIPS = {
+    "160x90": (common.MEDIA / "sr_input_x4_160x90.mkv", common.MEDIA / "sr_gt_640x360.mkv", (160, 90)),
+    "640x360": (common.MEDIA / "sr_gt_640x360.mkv", None, (640, 360)),
+}
+# Frames per clip and model: x4plus costs ~36 MFLOP per input pixel (seconds per 160x90 frame on 2 cores),
+# animevideov3 ~1.2 MFLOP (a fraction of a second), so it gets the whole 2 s clip at 160x90.
+FRAMES = {"160x90": {"x4plus": 4, "animevideov3": 48}, "640x360": {"x4plus": 2, "animevideov3": 10}}
+SHORT_FRAMES = {"160x90": {"x4plus": 1, "animevideov3": 8}, "640x360": {"x4plus": 1, "animevideov3": 2}}
 QUICK_FRAMES = {"x4plus": 1, "animevideov3": 6}
 QUICK_SHORT_FRAMES = {"x4plus": 1, "animevideov3": 2}
 PARITY_FRAMES = 2
@@ -121,12 +125,16 @@ def steady(short: float, long: float, n_short: int, n_long: int) -> tuple[float,
 
 
 def compare(
-    model: common.Model, frames: tuple[int, int], repeats: int, scale: int, tmp: Path, device: str = "cpu"
+    model: common.Model, frames: tuple[int, int], repeats: int, scale: int, tmp: Path, device: str = "cpu",
+    clip_key: str = "160x90",
 ) -> dict[str, Any]:
     n_short, n_long = frames
-    clip = common.make_clip(SOURCE, tmp / f"{model.key}_{n_long}f.mp4", frames=n_long)
-    short = common.make_clip(SOURCE, tmp / f"{model.key}_{n_short}f.mp4", frames=n_short)
-    truth = common.make_clip(TRUTH, tmp / f"truth_{n_long}f.mp4", frames=n_long) if scale == 4 else None
+    source, truth_source, (width, height) = CLIPS[clip_key]
+    clip = common.make_clip(source, tmp / f"{model.key}_{clip_key}_{n_long}f.mp4", frames=n_long)
+    short = common.make_clip(source, tmp / f"{model.key}_{clip_key}_{n_short}f.mp4", frames=n_short)
+    truth = None
+    if truth_source is not None and scale == 4:
+        truth = common.make_clip(truth_source, tmp / f"truth_{n_long}f.mp4", frames=n_long)
     runs = []
     for r in range(repeats):
         ours = tmp / f"{model.key}-streamup-{r}.mp4"
@@ -170,8 +178,8 @@ def compare(
 
     return {
         "model": model.name,
-        "clip": f"{SOURCE.name}, first {n_long} frames (160x90 -> {160 * scale}x{90 * scale}), and the first "
-        f"{n_short} for the short run, as lossless x264 mp4",
+        "clip": f"{source.name}, first {n_long} frames ({width}x{height} -> {width * scale}x"
+        f"{height * scale}), and the first {n_short} for the short run, as lossless x264 mp4",
         "frames": n_long,
         "frames_short": n_short,
         "scale": scale,
@@ -191,12 +199,13 @@ def compare(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    longs, shorts = (QUICK_FRAMES, QUICK_SHORT_FRAMES) if args.quick else (FRAMES, SHORT_FRAMES)
+    longs, shorts = ((QUICK_FRAMES, QUICK_SHORT_FRAMES) if args.quick
+                     else (FRAMES[args.clip], SHORT_FRAMES[args.clip]))
     models = {k: common.MODELS[k] for k in args.models}
     with common.scratch() as tmpdir:
         results = {
             key: compare(model, (shorts[key], longs[key]), args.repeats, args.scale, Path(tmpdir),
-                         args.device)
+                         args.device, args.clip)
             for key, model in models.items()
         }
     return {
@@ -218,7 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "runs_as": streamup_command()[:2]},
         "models": results,
         "command": ".venv/bin/python -m benchmarks.vs_reference"
-        + f" --repeats {args.repeats} --scale {args.scale} --device {args.device}"
+        + f" --repeats {args.repeats} --scale {args.scale} --device {args.device} --clip {args.clip}"
         + (" --quick" if args.quick else "") + f" --models {' '.join(args.models)}",
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -272,6 +281,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 and 6 frames: a smoke test")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--scale", type=int, choices=[2, 4], default=4)
+    parser.add_argument("--clip", choices=list(CLIPS), default="160x90", help="input frame size")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="both sides run here")
     parser.add_argument("--models", nargs="+", choices=list(common.MODELS), default=list(common.MODELS))
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")

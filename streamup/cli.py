@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--tile", type=int, metavar="N", help="tile size in input pixels (0 = whole frames)")
     up.add_argument("--tile-pad", type=int, metavar="N", help="overlap around each tile in input pixels")
     up.add_argument("--batch", type=int, metavar="N", help="frames (or tiles) per forward pass")
+    up.add_argument("--lanes", type=int, metavar="N",
+                    help="concurrent forward passes; on a CPU each gets cores/N threads (default 2)")
     up.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     up.add_argument("--codec", metavar="NAME", help="video encoder (default per container; ffv1 = lossless)")
     up.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
@@ -105,6 +107,7 @@ def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
         tile=args.tile,
         tile_pad=args.tile_pad,
         batch=args.batch,
+        lanes=args.lanes,
         codec=args.codec,
         pix_fmt=args.pix_fmt,
         deinterlace=args.deinterlace,

@@ -102,12 +102,43 @@ class Channel:
             return max(len(self._items) / self.max_items, self._bytes / self.max_bytes)
 
 
+class Turns:
+    """Workers that run at once but must finish in the order they started (the inference lanes).
+
+    ``with turns.wait(n):`` enters once turns ``0 .. n-1`` have left theirs, so what each turn passes on
+    keeps the start order; the wait wakes every ``POLL_S`` to see whether the run stops.
+    """
+
+    def __init__(self, stop: StopFlag) -> None:
+        self._stop = stop
+        self._next = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def wait(self, turn: int) -> Iterator[None]:
+        with self._cond:
+            while self._next != turn:
+                self._stop.check()
+                self._cond.wait(POLL_S)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._next += 1
+                self._cond.notify_all()
+
+
 class BusyClock:
-    """Seconds each stage spent working (not waiting on a queue), and frames each has passed on."""
+    """Seconds each stage spent working (not waiting on a queue), and frames each has passed on.
+
+    A stage run by several threads at once (inference lanes) adds up its threads' seconds, so its busy
+    seconds can exceed the wall time: busy / wall is how many of its threads were working on average.
+    """
 
     def __init__(self, stages: tuple[str, ...]) -> None:
         self.seconds = dict.fromkeys(stages, 0.0)
         self.frames = dict.fromkeys(stages, 0)
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def busy(self, stage: str) -> Iterator[None]:
@@ -115,7 +146,8 @@ class BusyClock:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - t0
+            with self._lock:
+                self.seconds[stage] += time.perf_counter() - t0
 
 
 class Counted:

@@ -22,6 +22,7 @@ class UpscaleOptions:
     tile: int | None = None
     tile_pad: int | None = None
     batch: int | None = None
+    lanes: int | None = None  # concurrent upscale calls (the CPU's cores split between them); None: measured
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None

@@ -2,7 +2,11 @@
 
 Three stages run at once so that decoding, inference and encoding overlap::
 
-    decode thread ──(bounded queue)──▶ inference (caller's thread) ──(bounded queue)──▶ encode thread
+    decode thread ──(bounded queue)──▶ inference lanes ──(bounded queue)──▶ encode thread
+
+Inference runs in ``upscaler.lanes`` threads (the caller's is the first): on a CPU two single-threaded lanes
+beat one two-threaded call (no OpenMP barrier per layer for a preempted thread to stall; measurements in
+``engine.tiling.CPU_LANES``). Lanes take batches in turn and pass them on in the same order (``flow.Turns``).
 
 Audio and subtitle packets ride the same queues as the frames, in the order the demuxer met them, and are
 muxed untouched. The queues are bounded, so memory depends on frame size and batch, never on the video's
@@ -18,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -27,7 +31,7 @@ import av
 
 from streamup.engine.alpha import AlphaUpscaler
 from streamup.errors import Cancelled
-from streamup.flow import BusyClock, Channel, Counted, StopFlag
+from streamup.flow import BusyClock, Channel, Counted, StopFlag, Turns
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
@@ -161,12 +165,8 @@ def upscale(
                 )
                 run = _Run(decoder, upscaler, encoder, progress, cancel,
                            counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
-                try:
+                with encoder.finishing():
                     frames = run.execute()
-                    encoder.close()
-                except BaseException:
-                    encoder.abort()
-                    raise
         finally:
             decoder.close()
     seconds = time.perf_counter() - start
@@ -215,7 +215,8 @@ def _size(item: Any) -> int:
 
 
 class _Run:
-    """One run's three stages; the plumbing they share is ``streamup.flow``'s."""
+    """One run's stages: a decode thread, ``upscaler.lanes`` inference lanes (the caller's thread is the
+    first) and an encode thread; the plumbing they share is ``streamup.flow``'s."""
 
     def __init__(
         self,
@@ -233,14 +234,21 @@ class _Run:
         self.decoded = Channel("decoded", DECODED_QUEUE, DECODED_BYTES, self.stop)
         self.upscaled = Channel("upscaled", UPSCALED_QUEUE, UPSCALED_BYTES, self.stop)
         self.clock = BusyClock(STAGES)
+        self.turns = Turns(self.stop)
+        self._take = threading.Lock()  # one lane at a time takes the next batch off the decoded queue
+        self._taken = 0  # batches taken so far: the next batch's turn to be passed on
+        self._ended = False  # a lane has taken the end of the stream: the others stop
+        self._start = time.perf_counter()
         self._first_pts: Fraction | None = None
         self.video_seconds_done = 0.0
 
     def execute(self) -> int:
         """Run all stages to the end; returns the number of frames written or raises the first error."""
+        stages = [("decode", self._decode), ("encode", self._encode)]
+        stages += [(f"lane{i}", self._infer) for i in range(1, max(1, self.upscaler.lanes))]
         threads = [
             threading.Thread(target=self.stop.guard, args=(stage,), name=f"streamup-{name}", daemon=True)
-            for name, stage in (("decode", self._decode), ("encode", self._encode))
+            for name, stage in stages
         ]
         for t in threads:
             t.start()
@@ -273,36 +281,49 @@ class _Run:
         self.decoded.put(_END)
 
     def _infer(self) -> None:
-        """Collect a batch of frames (with the packets between them), upscale it, pass it on in order."""
-        batch_frames = max(1, self.upscaler.batch_frames)
-        start = time.perf_counter()
-        pending: list[VideoFrame | av.Packet] = []
-        count = 0
+        """One inference lane. Lanes take batches in turn, upscale them at the same time, and pass them on in
+        the order they were taken, so frames and the packets between them leave in decode order."""
         while True:
-            item = self.decoded.get()
-            if item is not _END:
-                pending.append(item)
-                count += isinstance(item, VideoFrame)
-                if count < batch_frames:
-                    continue
-            self._upscale_batch(pending)
-            pending, count = [], 0
-            self._report(start)
-            if item is _END:
-                self.upscaled.put(_END)
-                return
+            with self._take:
+                if self._ended:
+                    return
+                turn, self._taken = self._taken, self._taken + 1
+                items, last = self._next_batch()
+                self._ended = last
+            frames = [i for i in items if isinstance(i, VideoFrame)]
+            images: list[Any] = []
+            if frames:
+                with self.clock.busy("upscale"):
+                    images = self.upscaler.upscale([f.image for f in frames])
+            with self.turns.wait(turn):
+                self._pass_on(items, frames, images)
+                if last:
+                    self.upscaled.put(_END)
+                    return
 
-    def _upscale_batch(self, items: list[VideoFrame | av.Packet]) -> None:
-        frames = [i for i in items if isinstance(i, VideoFrame)]
-        images: Iterator[Any] = iter(())
+    def _next_batch(self) -> tuple[list[VideoFrame | av.Packet], bool]:
+        """A batch of frames with the packets met between them, and whether the stream ended after it."""
+        batch_frames = max(1, self.upscaler.batch_frames)
+        items: list[VideoFrame | av.Packet] = []
+        count = 0
+        while count < batch_frames:
+            item = self.decoded.get()
+            if item is _END:
+                return items, True
+            items.append(item)
+            count += isinstance(item, VideoFrame)
+        return items, False
+
+    def _pass_on(self, items: list[Any], frames: list[VideoFrame], images: list[Any]) -> None:
+        """Queue a batch's upscaled frames and packets for the encoder (in its turn), then report."""
         if frames:
-            with self.clock.busy("upscale"):
-                images = iter(self.upscaler.upscale([f.image for f in frames]))
             self.clock.frames["upscale"] += len(frames)
             self._advance(frames[0], frames[-1])
+        upscaled = iter(images)
         for item in items:
-            out = (next(images), item.pts) if isinstance(item, VideoFrame) else item
+            out = (next(upscaled), item.pts) if isinstance(item, VideoFrame) else item
             self.upscaled.put(out, _size(out))
+        self._report()
 
     def _advance(self, first: VideoFrame, last: VideoFrame) -> None:
         """Source seconds upscaled so far: the newest frame's time since the very first one's."""
@@ -322,10 +343,10 @@ class _Run:
                 else:
                     self.encoder.write_packet(item)
 
-    def _report(self, start: float) -> None:
+    def _report(self) -> None:
         if self.progress is None:
             return
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - self._start
         done = self.clock.frames["upscale"]
         total = self.decoder.info.frames_estimate
         fps = done / elapsed if elapsed > 0 else 0.0

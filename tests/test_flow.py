@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from streamup.flow import BusyClock, Channel, Counted, Halt, StopFlag
+from streamup.flow import BusyClock, Channel, Counted, Halt, StopFlag, Turns
 
 
 def _put_later(channel: Channel, item: object, size: int) -> threading.Thread:
@@ -103,3 +103,48 @@ def test_counted_counts_bytes_both_ways_and_passes_the_rest_through() -> None:
     writer.seek(1)
     writer.write(b"B")  # a header patched in place: the output is still 5 bytes
     assert writer.bytes == 5 and writer.getvalue() == b"aBcde"
+
+
+def test_turns_let_concurrent_workers_finish_in_the_order_they_started() -> None:
+    turns, finished = Turns(StopFlag(None)), []
+
+    def worker(turn: int) -> None:
+        time.sleep(0.05 * (3 - turn))  # the last to start is the first ready
+        with turns.wait(turn):
+            finished.append(turn)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert finished == [0, 1, 2, 3]
+
+
+def test_a_worker_waiting_for_its_turn_halts_when_the_run_stops() -> None:
+    stop = StopFlag(None)
+    turns = Turns(stop)
+    threading.Timer(0.2, stop.stop).start()
+    t0 = time.perf_counter()
+    with pytest.raises(Halt), turns.wait(1):  # turn 0 never comes
+        pass
+    assert 0.2 <= time.perf_counter() - t0 < 2.0
+
+
+def test_busy_clock_adds_up_threads_working_at_once() -> None:
+    clock = BusyClock(("upscale",))
+
+    def lane() -> None:
+        for _ in range(20):
+            with clock.busy("upscale"):
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=lane) for _ in range(3)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    assert clock.seconds["upscale"] >= 3 * 20 * 0.005
+    assert clock.seconds["upscale"] > 1.5 * wall  # busy seconds of lanes overlap in wall time

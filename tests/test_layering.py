@@ -12,9 +12,23 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "streamup"
-LOWER = ("streamup.storage", "streamup.media", "streamup.engine", "streamup.pipeline", "streamup.flow")
+LOWER = ("streamup.storage", "streamup.media", "streamup.engine", "streamup.pipeline", "streamup.assemble",
+         "streamup.flow")
 FACES = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout", "streamup.observe",
          "streamup.progress", "streamup.doctor", "streamup.http_server")
+#: Faces that reach the media only through the pipeline level (``upscale()``, its progress snapshots and
+#: cancel event, ``streamup.assemble``), and what they must not import: PyAV and the layers below.
+PIPELINE_USERS = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout")
+BELOW_PIPELINE = ("av", "streamup.media", "streamup.engine")
+#: Known reaches below the pipeline level, each to be moved behind a pipeline-level function; a new one
+#: fails the test below. Imports of ``streamup.engine`` under ``if TYPE_CHECKING:`` (engine types in
+#: annotations) are allowed and not listed.
+KNOWN_BELOW = {
+    # `streamup models` lists and downloads weights: no pipeline-level function offers that yet.
+    ("streamup.cli", "streamup.engine.weights"),
+    # the worker picks the tiers to preload from the device the engine would choose (torch's view).
+    ("streamup.worker.core", "streamup.engine.device"),
+}
 
 
 def _module(path: Path) -> str:
@@ -42,6 +56,26 @@ def _imports() -> dict[str, set[str]]:
 
 def _within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING"))
+
+
+def _all_imports(node: ast.AST, type_only: bool = False) -> list[tuple[str, bool]]:
+    """(imported name, whether only under ``if TYPE_CHECKING:``) for every import, in functions too and
+    third-party ones too; ``from a.b import c`` is ``a.b.c`` (a module or a name in ``a.b``)."""
+    if isinstance(node, ast.Import):
+        return [(a.name, type_only) for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [(f"{node.module}.{a.name}", type_only) for a in node.names] if node.module else []
+    if _is_type_checking(node):
+        assert isinstance(node, ast.If)
+        return [i for child in node.body for i in _all_imports(child, True)] + \
+            [i for child in node.orelse for i in _all_imports(child, type_only)]
+    return [i for child in ast.iter_child_nodes(node) for i in _all_imports(child, type_only)]
 
 
 def test_the_layers_below_the_pipeline_never_import_a_face() -> None:
@@ -75,3 +109,35 @@ def test_there_are_no_import_cycles() -> None:
         if start not in done:
             visit(start, [start], {start}, done)
     assert cycles == []
+
+
+def test_the_faces_above_the_pipeline_import_neither_pyav_nor_media_nor_engine() -> None:
+    """cli, worker, metrics and fanout use the pipeline level only; PyAV, ``streamup.media`` and
+    ``streamup.engine`` are reached through ``streamup.pipeline`` and ``streamup.assemble``."""
+    found: set[tuple[str, str]] = set()
+    for path in PACKAGE.rglob("*.py"):
+        name = _module(path)
+        if not _within(name, PIPELINE_USERS):
+            continue
+        for target, type_only in _all_imports(ast.parse(path.read_text())):
+            if type_only and _within(target, ("streamup.engine",)):
+                continue  # engine types for annotations only
+            if _within(target, BELOW_PIPELINE):
+                found.add((name, target))
+    unknown = sorted((m, t) for m, t in found if not any(m == k and _within(t, (p,)) for k, p in KNOWN_BELOW))
+    assert unknown == []
+    gone = sorted((k, p) for k, p in KNOWN_BELOW if not any(m == k and _within(t, (p,)) for m, t in found))
+    assert gone == [], "no longer imported: remove from KNOWN_BELOW"
+
+
+def test_the_import_scan_sees_what_it_must() -> None:
+    """The scan above finds imports in functions and under ``if TYPE_CHECKING:``, and tells them apart."""
+    tree = ast.parse(
+        "import av\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from streamup.engine.base import FrameUpscaler\n"
+        "def f():\n"
+        "    from streamup.media import mux\n")
+    assert sorted(_all_imports(tree)) == [("av", False), ("streamup.engine.base.FrameUpscaler", True),
+                                          ("streamup.media.mux", False), ("typing.TYPE_CHECKING", False)]

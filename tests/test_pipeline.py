@@ -6,13 +6,16 @@ B-frames, so edit lists and negative dts are exercised); one test runs the real 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
+import resource
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,6 @@ import pytest
 import streamup
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.errors import Cancelled, InputError, OutputError, UsageError
-from streamup.media import mux
 from streamup.options import UpscaleOptions
 from streamup.pipeline import Progress, UpscaleResult, upscale
 from tests.conftest import REPO, media
@@ -245,22 +247,28 @@ def test_engine_failure_stops_every_stage_and_leaves_no_output(tmp_path: Path) -
     assert _pipeline_threads() == []
 
 
-def test_encoder_failure_stops_every_stage(tmp_path: Path, monkeypatch) -> None:
-    written = []
+@contextlib.contextmanager
+def _file_size_limit(limit: int) -> Iterator[None]:
+    """What a full disk does to a writer, from outside the code under test: the kernel refuses every write
+    past ``limit`` bytes of a file (RLIMIT_FSIZE, ``ulimit -f``) with EFBIG. Python ignores SIGXFSZ, so the
+    write fails instead of killing the process; the limit is lifted again on the way out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
-    def broken_write(self, image, pts):
-        written.append(pts)
-        if len(written) == 10:
-            raise OutputError("disk full")
-        return original(self, image, pts)
 
-    original = mux.Encoder.write_frame
-    monkeypatch.setattr(mux.Encoder, "write_frame", broken_write)
-    with pytest.raises(OutputError, match="disk full"):
-        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mkv"), FAST)
-    assert len(written) == 10
-    assert _leftovers(tmp_path) == []
+def test_encoder_failure_stops_every_stage(tmp_path: Path) -> None:
+    """The output's writes start failing mid-run (~40 of 250 frames in): the error surfaces, the decoder
+    and the engine stop, and the partial file is removed."""
+    seen: list[Progress] = []
+    with _file_size_limit(256 * 1024), pytest.raises(OutputError, match=r"cannot write .* File too large"):
+        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mkv"), FAST, progress=seen.append)
+    assert seen and 0 < seen[-1].frames_done < seen[-1].frames_total == 250, "it must fail mid-run"
     assert _pipeline_threads() == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_cancel_stops_the_run_and_removes_the_output(tmp_path: Path) -> None:
@@ -392,3 +400,63 @@ def test_default_model_on_real_frames_is_close_to_ground_truth(tmp_path: Path) -
     assert sr_psnr > 30.0
     assert sr_psnr > fid.psnr(str(bicubic), str(gt)) - 2.5
     assert fid.psnr(str(out), str(bicubic)) < 40.0  # the model did more than resize
+
+
+class _OutOfOrderLanes(LanczosUpscaler):
+    """Lanczos in several lanes whose calls finish out of order: in each round of ``lanes`` calls the one
+    taken last sleeps least, so later batches are ready before earlier ones."""
+
+    def __init__(self, lanes: int) -> None:
+        super().__init__(2, batch_frames=1)
+        self.lanes = lanes
+        self._calls = itertools.count()
+        self._lock = threading.Lock()
+        self.active = self.most_at_once = 0
+
+    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        call = next(self._calls)
+        with self._lock:
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        time.sleep(0.03 * (self.lanes - 1 - call % self.lanes))
+        try:
+            return super().upscale(frames)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def _frame_hashes(path: Path) -> list[str]:
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if not line.startswith("#")]
+
+
+def test_lanes_run_at_once_and_frames_leave_in_order(tmp_path: Path) -> None:
+    src = media("main_h264_aac_640x360.mp4")
+    lossless = UpscaleOptions(scale=2, model="lanczos", codec="ffv1")
+    one, three = tmp_path / "one.mkv", tmp_path / "three.mkv"
+    upscale(str(src), str(one), lossless)
+    lanes = _OutOfOrderLanes(3)
+    seen: list[int] = []
+    result = upscale(str(src), str(three), lossless, upscaler=lanes,
+                     progress=lambda p: seen.append(p.frames_done))
+    assert lanes.most_at_once >= 2  # the lanes really overlapped
+    assert _frame_hashes(three) == _frame_hashes(one)  # same pictures, same order
+    assert result.frames == len(_frame_hashes(one))
+    assert seen == sorted(seen) and seen[-1] == result.frames  # progress in order, one call per batch
+    assert probe.failed(probe.fidelity_checks(src, three, 2)) == {}  # timestamps and audio bytes kept
+    assert _pipeline_threads() == []
+
+
+def test_a_failing_lane_stops_the_others_and_leaves_no_output(tmp_path: Path) -> None:
+    class Failing(_OutOfOrderLanes):
+        def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+            if next(self._calls) == 7:
+                raise RuntimeError("lane broke")
+            return LanczosUpscaler.upscale(self, frames)
+
+    with pytest.raises(RuntimeError, match="lane broke"):
+        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mp4"), FAST, upscaler=Failing(3))
+    assert _leftovers(tmp_path) == []
+    assert _pipeline_threads() == []

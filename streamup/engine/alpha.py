@@ -27,6 +27,7 @@ class AlphaUpscaler:
     def __init__(self, inner: FrameUpscaler) -> None:
         self.inner = inner
         self.scale, self.batch_frames, self.name = inner.scale, inner.batch_frames, inner.name
+        self.lanes = inner.lanes
         self.device, self.precision = inner.device, inner.precision
 
     @property

@@ -17,7 +17,9 @@ class FrameUpscaler(Protocol):
 
     Frames are ``H x W x 3`` arrays, ``uint8`` (8-bit video) or ``uint16`` (deeper video, full 16-bit range);
     the result has the same dtype and is exactly ``scale * H x scale * W``. All frames of one call have the
-    same size. ``batch_frames`` is how many frames the caller should hand over at once for good throughput.
+    same size. ``batch_frames`` is how many frames the caller should hand over at once for good throughput;
+    ``lanes`` how many such calls it should keep running at once (threads; the CPU engine runs best as
+    several single-threaded lanes, see ``tiling.CPU_LANES``).
     ``device`` ("cpu", "cuda") and ``precision`` ("fp32", "bf16", "fp16") say where it really runs (a GPU
     request can fall back to the CPU); ``oom_retries`` counts out-of-memory retries since it was built. One
     upscaler may serve several runs at once (a worker's jobs share one loaded model), so ``upscale`` must be
@@ -26,6 +28,7 @@ class FrameUpscaler(Protocol):
 
     scale: int
     batch_frames: int
+    lanes: int
     name: str
     device: str
     precision: str

@@ -20,6 +20,9 @@ from streamup.errors import UsageError
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The cores torch's CPU kernels may use (its own default, which honours OMP_NUM_THREADS and the CPU
+#: affinity), read before streamup splits them between lanes (``use_cpu_lanes``).
+CPU_CORES = torch.get_num_threads()
 DEVICES = ("auto", "cpu", "gpu")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -86,6 +89,14 @@ def choose(device: str = "auto", precision: str = "auto", require_gpu: bool = Fa
             "this CPU (%s) has no native bf16: bf16 runs several times slower than fp32", cpu_capability()
         )
     return Placement(torch.device("cpu"), _cpu_auto() if precision == "auto" else precision)
+
+
+def use_cpu_lanes(lanes: int) -> int:
+    """Split the CPU's cores between ``lanes`` concurrent upscale calls: torch's intra-op threads (one
+    process-wide setting) become ``CPU_CORES // lanes``. Returns the lanes that fit (at most one per core)."""
+    lanes = max(1, min(lanes, CPU_CORES))
+    torch.set_num_threads(max(1, CPU_CORES // lanes))
+    return lanes
 
 
 def _cpu_auto() -> str:

@@ -62,6 +62,8 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
     """The upscaler for a run; raises ModelError/UsageError (one line) for anything unusable."""
     if options.scale not in SCALES:
         raise UsageError(f"scale must be one of {', '.join(map(str, SCALES))}, got {options.scale}")
+    if options.lanes is not None and options.lanes < 1:
+        raise UsageError(f"lanes must be at least 1, got {options.lanes}")
     name = options.model or DEFAULT_MODEL
     if name == "lanczos":
         return LanczosUpscaler(options.scale)
@@ -78,6 +80,9 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
     model = loaded_model(path, placement)
     loader.check_scale(model, path, options.scale)
     tile, pad, batch, max_pixels = default_tiling(model, placement)
+    lanes = options.lanes or (1 if placement.device.type == "cuda" else tiling.CPU_LANES)
+    if placement.device.type == "cpu":
+        lanes = device_mod.use_cpu_lanes(lanes)
     return TorchUpscaler(
         model,
         placement,
@@ -87,4 +92,5 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
         batch=batch if options.batch is None else options.batch,
         max_batch_pixels=max_pixels if options.batch is None else None,
         name=name if not weights.is_path_like(name) else Path(name).stem,
+        lanes=lanes,
     )

@@ -17,6 +17,7 @@ class LanczosUpscaler:
     device = "cpu"
     precision = "fp32"
     oom_retries = 0
+    lanes = 1  # swscale is quick beside x264; one lane leaves the other cores to the encoder
 
     def __init__(self, scale: int, batch_frames: int = 4) -> None:
         self.scale = scale

@@ -50,6 +50,7 @@ class TorchUpscaler:
         name: str,
         max_batch_pixels: int | None = None,
         channels_last: bool = True,
+        lanes: int = 1,
     ) -> None:
         self.model = model
         self.placement = placement
@@ -59,6 +60,7 @@ class TorchUpscaler:
         self.tile_pad = tile_pad
         self.batch = max(1, batch)
         self.batch_frames = self.batch
+        self.lanes = max(1, lanes)
         self.max_batch_pixels = max_batch_pixels
         self.name = name
         self.channels_last = channels_last

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import av
-
 from streamup import storage
+from streamup.assemble import VideoPackets, video_packets
 from streamup.errors import InputError
-from streamup.media import ffmpeg_reason
 from streamup.options import UpscaleOptions
 
 PLAN_VERSION = 1
@@ -128,20 +126,12 @@ def make_plan(source: str, destination: str, key: str, segment_seconds: Fraction
     output's encoder (``codec``, else the default for this source and container) cannot be stitched."""
     if segment_seconds <= 0:
         raise ValueError("segment_seconds must be positive")
-    with storage.open_source(source) as src:
-        try:
-            container = av.open(src.file, mode="r")  # type: ignore[arg-type]  # a file in all but name
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
-        with container:
-            if not container.streams.video:
-                raise InputError(f"no video stream in {source}")
-            video = container.streams.video[0]
-            if int(video.codec_context.field_order or 0) > 1:
-                raise NotSplittable("interlaced video: deinterlacing needs each field's neighbours")
-            check_encoder(codec, os.path.splitext(destination)[1].lower(), video.codec_context.format)
-            time_base = video.time_base
-            pts, keys = _scan(container, video, source)
+    with video_packets(source) as video:
+        if video.interlaced:
+            raise NotSplittable("interlaced video: deinterlacing needs each field's neighbours")
+        check_encoder(codec, os.path.splitext(destination)[1].lower(), video.pixel_format)
+        time_base = video.time_base
+        pts, keys = _scan(video, source)
     duration = float((pts[-1] - pts[0]) * time_base) if pts else 0.0
     step = segment_seconds / time_base
     cuts: list[int] = []
@@ -177,21 +167,16 @@ def check_encoder(codec: str | None, extension: str, source_format: Any) -> None
                             f"(fan-out takes {', '.join(STITCHABLE)})")
 
 
-def _scan(container: Any, video: Any, source: str) -> tuple[list[int], list[int]]:
+def _scan(video: VideoPackets, source: str) -> tuple[list[int], list[int]]:
     """Every video frame's pts (sorted) and the keyframes' pts, from the packets."""
     pts: list[int] = []
     keys: list[int] = []
-    try:
-        for packet in container.demux(video):
-            if not packet.size:
-                continue
-            if packet.pts is None:
-                raise NotSplittable("video packets without timestamps")
-            pts.append(packet.pts)
-            if packet.is_keyframe:
-                keys.append(packet.pts)
-    except av.FFmpegError as e:
-        raise InputError(f"{source}: video cannot be read ({ffmpeg_reason(e)})") from None
+    for packet_pts, keyframe in video.packets():
+        if packet_pts is None:
+            raise NotSplittable("video packets without timestamps")
+        pts.append(packet_pts)
+        if keyframe:
+            keys.append(packet_pts)
     if not pts:
         raise InputError(f"no video frames in {source}")
     pts.sort()
@@ -204,19 +189,3 @@ def _check_millisecond_steps(pts: Sequence[int], time_base: Fraction) -> None:
     ms = [round(p * time_base * 1000) for p in pts]
     if len(set(ms)) != len(ms) or len(set(pts)) != len(pts):
         raise NotSplittable("two video frames less than 1 ms apart")
-
-
-def probe_duration(source: str) -> float | None:
-    """The source's duration from its container header alone (None when it does not say): whether a job is
-    long enough to fan out, decided without reading the video."""
-    with storage.open_source(source) as src:
-        try:
-            with av.open(src.file, mode="r") as container:  # type: ignore[arg-type]
-                if container.duration:
-                    return container.duration / 1_000_000
-                streams = container.streams.video
-                if streams and streams[0].duration is not None:
-                    return float(streams[0].duration * streams[0].time_base)
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
-    return None

@@ -13,17 +13,14 @@ record, and the next delivery writes the record without upscaling again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import av
-
-from streamup import storage
-from streamup.errors import InputError, OutputError, OutputExists
+from streamup.assemble import header_of
+from streamup.errors import InputError, OutputExists
 from streamup.fanout.plan import Plan
 from streamup.fanout.store import WorkArea
 from streamup.observe import JobRef, Observer, run_observed
@@ -33,22 +30,6 @@ from streamup.pipeline import ProgressCallback
 log = logging.getLogger("streamup")
 
 RECORD_VERSION = 1
-
-
-def header_of(uri: str) -> tuple[str, str, int]:
-    """(codec, SHA-256 of the codec header, reorder depth) of a segment, read from its container header.
-
-    The header (H.264 SPS/PPS, FFV1's configuration record) is what every segment must share for their
-    packets to form one stream; the reorder depth (frames a B-frame may move) lets the stitcher rebuild
-    decode timestamps, which Matroska does not store.
-    """
-    with storage.open_source(uri) as src:
-        try:
-            with av.open(src.file, mode="r") as container:  # type: ignore[arg-type]
-                ctx = container.streams.video[0].codec_context
-                return ctx.name, hashlib.sha256(bytes(ctx.extradata or b"")).hexdigest(), ctx.reorder_depth
-        except (av.FFmpegError, IndexError) as e:
-            raise OutputError(f"segment {uri} is not a readable video ({e})") from None
 
 
 def run_segment(

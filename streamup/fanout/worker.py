@@ -33,9 +33,10 @@ from fractions import Fraction
 from typing import Any
 
 from streamup import config
+from streamup.assemble import probe_duration
 from streamup.errors import Cancelled, OutputExists
 from streamup.fanout.local import open_plan
-from streamup.fanout.plan import NotSplittable, Plan, probe_duration
+from streamup.fanout.plan import NotSplittable, Plan
 from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
 from streamup.fanout.store import WorkArea

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
@@ -100,9 +100,11 @@ _NUMERIC_PRESETS = {
 }
 
 
-# x264 holds rc-lookahead frames (its preset's value below), each a whole picture plus quarter-size planes:
-# at 8K (1080p x4) a 4:2:0 frame is 50 MB, so preset medium's 40 frames alone are ~2.4 GB. The lookahead is
-# capped so that it holds at most ENCODER_LOOKAHEAD_BYTES; outputs up to 4K keep their preset's lookahead.
+# x264 holds back rc-lookahead frames (its preset's value below), plus its sync lookahead (bframes + 1 with
+# threads) and one per extra frame thread, each a whole picture plus quarter-size planes: at 8K (1080p x4) a
+# 4:2:0 frame is 50 MB, so preset medium's 40 + 4 + 2 frames are ~2.3 GB. For frames that large the lookahead
+# is capped to what ENCODER_LOOKAHEAD_BYTES holds and the sync lookahead is dropped, so the encoder's
+# backlog stops growing within about ten frames (benchmarks/memory.py); outputs up to 4K keep their preset's.
 ENCODER_LOOKAHEAD_BYTES = 512 << 20
 _X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
                    "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
@@ -114,7 +116,16 @@ def buffer_options(codec: str, settings: EncodeSettings, width: int, height: int
         return {}
     frame_bytes = width * height * 3 // (1 if codec == "libx264rgb" else 2)  # RGB, else 4:2:0 8-bit
     cap = max(4, ENCODER_LOOKAHEAD_BYTES // frame_bytes)
-    return {"rc-lookahead": str(cap)} if cap < _X264_LOOKAHEAD.get(settings.preset or "medium", 40) else {}
+    if cap >= _X264_LOOKAHEAD.get(settings.preset or "medium", 40):
+        return {}
+    return {"rc-lookahead": str(cap), "x264-params": "sync-lookahead=0"}
+
+
+def merge_options(options: dict[str, str], extra: dict[str, str]) -> None:
+    """``extra`` into ``options``; an encoder's own parameter string (``x264-params``...) is appended to."""
+    for key, value in extra.items():
+        joined = key.endswith("-params") and options.get(key)
+        options[key] = f"{joined}:{value}" if joined else value
 
 
 def encoder_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
@@ -190,7 +201,7 @@ class Encoder:
                               pix_fmt=settings.pix_fmt, drop_alpha=settings.drop_alpha)
         codec = plan.codec
         options = {**encoder_options(codec, settings), **plan.options}
-        options.update(buffer_options(codec, settings, video.width * scale, video.height * scale))
+        merge_options(options, buffer_options(codec, settings, video.width * scale, video.height * scale))
         if video.hdr is not None:
             _add_hdr_params(options, codec, video.hdr)
         try:
@@ -283,7 +294,7 @@ class Encoder:
             self._mux(self._video.encode(None))
         try:
             self._out.close()
-        except av.FFmpegError as e:
+        except (av.FFmpegError, OSError) as e:
             raise OutputError(f"cannot finish {self._format} output: {e}") from None
 
     def abort(self) -> None:
@@ -291,10 +302,21 @@ class Encoder:
         with contextlib.suppress(av.FFmpegError, OSError, ValueError):
             self._out.close()
 
+    @contextlib.contextmanager
+    def finishing(self) -> Iterator[Encoder]:
+        """Close (publish) the output when the block succeeds; abort it (nothing left behind) when it
+        raises."""
+        try:
+            yield self
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
+
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
             self._out.mux(packets)
-        except av.FFmpegError as e:
+        except (av.FFmpegError, OSError) as e:  # OSError: the sink's own write (a full disk, a lost upload)
             raise OutputError(f"cannot write {self._format} output: {e}") from None
 
 
@@ -320,7 +342,7 @@ def _add_hdr_params(options: dict[str, str], codec: str, metadata: hdr.StaticHdr
         log.warning("HDR10 static metadata (mastering display, content light level) is not written by %s; "
                     "encode with libx265 (the default for deep video in .mp4/.mov/.mkv) to keep it", codec)
         return
-    options[key] = ":".join(p for p in (options.get(key), metadata.encoder_params(codec)) if p)
+    merge_options(options, {key: metadata.encoder_params(codec)})
 
 
 def _set_container_sar(stream: av.VideoStream, sar: Fraction) -> None:

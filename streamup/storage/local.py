@@ -84,7 +84,8 @@ class LocalSink(Sink):
             os.unlink(self._partial)
 
     def abort(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # a full disk fails the close's flush too: remove the file anyway
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._partial)
 

@@ -261,7 +261,7 @@ class Worker:
         with self._build_lock:
             upscaler = self._upscalers.get(options)
             if upscaler is None:
-                from streamup.engine.factory import build_upscaler
+                from streamup.pipeline import build_upscaler  # imports torch: on first use, not for --help
 
                 t0 = time.perf_counter()
                 upscaler = build_upscaler(options)

@@ -10,7 +10,7 @@ import pytest
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.errors import UsageError
 from streamup.media.demux import Decoder, VideoFrame
-from streamup.media.mux import Encoder, EncodeSettings, buffer_options, container_for
+from streamup.media.mux import Encoder, EncodeSettings, buffer_options, container_for, merge_options
 from tests.conftest import media
 from tests.media import probe
 
@@ -91,7 +91,14 @@ def test_unknown_extension_is_a_usage_error(ext: str) -> None:
 
 def test_x264_lookahead_is_capped_by_bytes_only_for_huge_frames() -> None:
     """1080p x4 = 8K: preset medium's 40 lookahead frames would hold ~2 GB; up to 4K the preset's stays."""
-    assert buffer_options("libx264", EncodeSettings(), 7680, 4320) == {"rc-lookahead": "10"}
+    assert buffer_options("libx264", EncodeSettings(), 7680, 4320) == {
+        "rc-lookahead": "10", "x264-params": "sync-lookahead=0"}
     assert buffer_options("libx264", EncodeSettings(), 3840, 2160) == {}
     assert buffer_options("libx264", EncodeSettings(preset="veryfast"), 7680, 4320) == {}  # its 10 fits
     assert buffer_options("libx265", EncodeSettings(), 7680, 4320) == {}
+
+
+def test_encoder_parameter_strings_are_appended_to_not_replaced() -> None:
+    options = {"x264-params": "stitchable=1", "crf": "18"}
+    merge_options(options, {"x264-params": "sync-lookahead=0", "rc-lookahead": "10"})
+    assert options == {"x264-params": "stitchable=1:sync-lookahead=0", "crf": "18", "rc-lookahead": "10"}

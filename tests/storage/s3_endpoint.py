@@ -2,7 +2,8 @@
 
 This is smart_open's own way of testing S3 (moto in server mode, plain HTTP on a free port), with one layer
 added in front: every GET response body is counted as werkzeug writes it to the socket, so a test can say
-exactly how many bytes the server sent. Nothing is patched in-process: boto3 and urllib3 talk HTTP to it.
+exactly how many bytes the server sent, and every UploadPart request is recorded with its answer, so a test
+can say how many parts went up. Nothing is patched in-process: boto3 and urllib3 talk HTTP to it.
 The tests' fixtures and benchmarks/s3_storage.py both start it through ``serve``.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +33,19 @@ class Get:
 
 
 @dataclass
+class PartUpload:
+    """One UploadPart request as the server saw it: object path, part number, body size, the answer."""
+
+    path: str
+    number: int
+    bytes: int
+    status: str = ""
+
+
+@dataclass
 class CountingApp:
-    """WSGI middleware: records every GET with its Range header and the body bytes actually sent.
+    """WSGI middleware: records every GET with its Range header and the body bytes actually sent, and every
+    UploadPart (``parts``) with the status it was answered.
 
     ``fail_uploads`` makes every upload_part answer 500 (a store that breaks mid-upload), so a test can watch
     the sink give up and abort.
@@ -40,16 +53,15 @@ class CountingApp:
 
     app: Callable[..., Iterable[bytes]]
     gets: list[Get] = field(default_factory=list)
+    parts: list[PartUpload] = field(default_factory=list)
     fail_uploads: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         query = environ.get("QUERY_STRING", "")
-        if self.fail_uploads and method == "PUT" and "partNumber=" in query:
-            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            start_response("500 Internal Server Error", [("Content-Type", "application/xml")])
-            return [b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"]
+        if method == "PUT" and "partNumber=" in query:
+            return self._upload_part(environ, start_response)
         if method != "GET" or environ["PATH_INFO"].count("/") < 2:
             return self.app(environ, start_response)  # not an object GET (bucket listings and the like)
         record = Get(environ["PATH_INFO"], environ.get("HTTP_RANGE"))
@@ -61,6 +73,28 @@ class CountingApp:
             return start_response(status, headers, *exc)
 
         return self._count(self.app(environ, recording_start_response), record)
+
+    def _upload_part(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        number = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("partNumber", ["0"])[0]
+        record = PartUpload(environ["PATH_INFO"], int(number), int(environ.get("CONTENT_LENGTH") or 0))
+        with self.lock:
+            self.parts.append(record)
+        if self.fail_uploads:
+            environ["wsgi.input"].read(record.bytes)
+            record.status = "500 Internal Server Error"
+            start_response(record.status, [("Content-Type", "application/xml")])
+            return [b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"]
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            record.status = status
+            return start_response(status, headers, *exc)
+
+        return self.app(environ, recording_start_response)
+
+    def uploaded_parts(self, key: str) -> list[PartUpload]:
+        """UploadPart requests for ``key`` (any bucket) the server accepted since the last ``reset``."""
+        with self.lock:
+            return [p for p in self.parts if p.path.endswith("/" + key) and p.status.startswith("200")]
 
     @staticmethod
     def _count(body: Iterable[bytes], record: Get) -> Iterator[bytes]:
@@ -81,6 +115,7 @@ class CountingApp:
     def reset(self) -> None:
         with self.lock:
             self.gets.clear()
+            self.parts.clear()
         self.fail_uploads = False
 
 

@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from streamup.engine.lanczos import LanczosUpscaler
 from streamup.errors import InputError, OutputError
 from streamup.options import UpscaleOptions
 from streamup.pipeline import Progress, upscale
-from streamup.storage.s3 import S3Sink
+from streamup.storage.s3 import PART_SIZE
 from streamup.version import __version__
 from tests.conftest import REPO, SHARED, media
 from tests.storage.conftest import S3, Presigner
@@ -129,6 +129,7 @@ class _FailsAfter:
     def __init__(self, inner: FrameUpscaler, n: int) -> None:
         self.inner, self.left = inner, n
         self.scale, self.batch_frames, self.name = inner.scale, inner.batch_frames, inner.name
+        self.lanes = inner.lanes
         self.device, self.precision, self.oom_retries = inner.device, inner.precision, inner.oom_retries
 
     def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -138,25 +139,19 @@ class _FailsAfter:
         return self.inner.upscale(frames)
 
 
-def test_failure_after_parts_were_uploaded_leaves_nothing(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lossless 720p frames fill 5 MiB parts before the engine fails: the upload must be aborted."""
-    monkeypatch.setattr("streamup.storage.s3.PART_SIZE", 5 * 1024 * 1024)
-    failing = _FailsAfter(LanczosUpscaler(2), 60)
+def test_failure_after_parts_were_uploaded_leaves_nothing(s3: S3) -> None:
+    """90 lossless 720p frames (~0.2 MiB each) fill two 8 MiB parts before the engine fails on the 91st of
+    120: the upload must be aborted. The server counts the parts it accepted (after the abort the upload is
+    gone, so its parts can no longer be listed)."""
+    failing = _FailsAfter(LanczosUpscaler(2), 90)
     uri = s3.put("in.mp4", media("main_h264_aac_640x360.mp4"))
-    parts: list[int] = []
-    monkeypatch.setattr(S3Sink, "upload_part", _counting(S3Sink.upload_part, parts))
     with pytest.raises(RuntimeError, match="engine failed mid-run"):
         upscale(uri, s3.uri("out.mkv"), UpscaleOptions(scale=2, codec="ffv1"), upscaler=failing)
+    parts = s3.counter.uploaded_parts("out.mkv")
     assert parts, "the failure must come after parts went up"
+    assert all(p.bytes == PART_SIZE for p in parts), parts
     assert s3.keys() == ["in.mp4"]
     assert s3.uploads() == []
-
-
-def _counting(method: Callable[[S3Sink, bytes], None], calls: list[int]) -> Callable[[S3Sink, bytes], None]:
-    def wrapper(self: S3Sink, data: bytes) -> None:
-        calls.append(len(data))
-        method(self, data)
-    return wrapper
 
 
 def test_a_network_lost_mid_run_is_one_line_and_the_lifecycle_rule_is_needed(
