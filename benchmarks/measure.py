@@ -46,7 +46,7 @@ def options(args: argparse.Namespace) -> Any:
 
     name = MODELS[args.model].name if args.model in MODELS else args.model
     return UpscaleOptions(scale=args.scale, model=name, device=args.device, weights_dirs=(str(WEIGHTS),),
-                          precision=args.precision, tile=args.tile)
+                          precision=args.precision, tile=args.tile, lanes=args.lanes)
 
 
 def clock() -> tuple[float, float]:
@@ -311,6 +311,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--precision", default="auto", help="auto|fp32|bf16|fp16 (peak: fp32|bf16)")
     parser.add_argument("--tile", type=int, help="engine, pipeline: tile size (default: the engine's)")
+    parser.add_argument("--lanes", type=int, help="engine, pipeline: inference lanes (default: the engine's)")
     parser.add_argument("--tiles", type=int, nargs="*", help="pair: also time the engine x4 at these tiles")
     parser.add_argument("--crop", help="engine, network: centre crop WxH of the decoded frames")
     parser.add_argument("--before", help="pair: a folder holding an older streamup renamed streamup_head")

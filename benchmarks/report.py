@@ -72,10 +72,12 @@ def main() -> None:
         if result:
             plot = f"../benchmarks/results/{name}{args.suffix}.png"
             parts += [tiers.markdown(result), f"![claimed vs measured]({plot})\n", verdicts(result)]
-    result = load(f"floor-cpu{args.suffix}")
-    if result:
-        parts.append(floor.markdown(result))
-    for name in ("vs_reference", "vs_reference-animevideov3", "vs_reference-x4plus"):
+    for name in ("floor-cpu", "floor-cpu-lanes1"):
+        result = load(f"{name}{args.suffix}")
+        if result:
+            parts.append(floor.markdown(result))
+    for name in ("vs_reference-animevideov3-640x360", "vs_reference-animevideov3", "vs_reference-x4plus",
+                 "vs_reference"):
         result = load(f"{name}{args.suffix}")
         if result:
             parts.append(vs_reference.markdown(result))

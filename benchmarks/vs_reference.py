@@ -126,7 +126,7 @@ def steady(short: float, long: float, n_short: int, n_long: int) -> tuple[float,
 
 def compare(
     model: common.Model, frames: tuple[int, int], repeats: int, scale: int, tmp: Path, device: str = "cpu",
-    clip_key: str = "160x90",
+    clip_key: str = "160x90", peak_flops: float | None = None,
 ) -> dict[str, Any]:
     n_short, n_long = frames
     source, truth_source, (width, height) = CLIPS[clip_key]
@@ -176,6 +176,16 @@ def compare(
     def spread(key: str, side: str | None = None) -> dict[str, float | int]:
         return common.spread([r[side][key] if side else r[key] for r in runs])
 
+    # The ceiling: the per-frame ratio if streamup ran at this machine's compute floor (network FLOPs / the
+    # matmul peak of its precision). Where that is below a target, no implementation on this CPU meets it.
+    ceiling: dict[str, float] = {}
+    if peak_flops:
+        from benchmarks.floor import count_flops
+
+        floor_s = count_flops(model)["flops_per_input_pixel"] * width * height / peak_flops
+        ceiling = {"floor_s_per_frame": floor_s,
+                   "ceiling_ratio_steady": spread("steady_s_per_frame", "official")["median"] / floor_s}
+
     return {
         "model": model.name,
         "clip": f"{source.name}, first {n_long} frames ({width}x{height} -> {width * scale}x"
@@ -192,6 +202,7 @@ def compare(
         "ratio_official_over_streamup": spread("ratio_official_over_streamup"),
         "ratio_steady_per_frame": spread("ratio_steady_per_frame"),
         "ratio_cpu_whole_command": spread("ratio_cpu_whole_command"),
+        **ceiling,
         "rgb_parity": rgb_parity(model, clip, scale, device),
         "psnr": psnr,
         "runs": runs,
@@ -202,17 +213,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     longs, shorts = ((QUICK_FRAMES, QUICK_SHORT_FRAMES) if args.quick
                      else (FRAMES[args.clip], SHORT_FRAMES[args.clip]))
     models = {k: common.MODELS[k] for k in args.models}
+    machine = common.machine()
+    from benchmarks.floor import matmul_peak  # before any engine sets torch's threads (lanes)
+
+    gpu = args.device == "gpu"
+    precision = "fp16" if gpu else "bf16" if machine["amx_bf16"] or machine["avx512_bf16"] else "fp32"
+    peak = matmul_peak(precision, args.device, 1.0 if args.quick else 3.0)
     with common.scratch() as tmpdir:
         results = {
             key: compare(model, (shorts[key], longs[key]), args.repeats, args.scale, Path(tmpdir),
-                         args.device, args.clip)
+                         args.device, args.clip, peak["gflops"] * 1e9)
             for key, model in models.items()
         }
     return {
         "benchmark": "vs_reference",
         "quick": args.quick,
         "repeats": args.repeats,
-        "machine": common.machine(),
+        "machine": machine,
+        "peak": peak,
         "official": {
             "source": f"{UPSTREAM}/blob/{UPSTREAM_COMMIT}/inference_realesrgan_video.py",
             "commit": UPSTREAM_COMMIT,
@@ -243,8 +261,9 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "| model | clip | whole command: official / streamup (median wall) | x (per run: min / median) | "
         "steady s/frame: official / streamup | x steady (median) | start-up: official / streamup | "
-        "x CPU-s whole command | RGB parity (min over frames) | PSNR vs ground truth (official / streamup) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "x CPU-s whole command | ceiling: x steady at the floor | RGB parity (min over frames) | "
+        "PSNR vs ground truth (official / streamup) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in result["models"].values():
         o, s, r, p = m["official_wall_s"], m["streamup_wall_s"], m["ratio_official_over_streamup"], m["psnr"]
@@ -253,11 +272,13 @@ def markdown(result: dict[str, Any]) -> str:
         rp = m["rgb_parity"]
         truth = (f"{p['official_vs_truth_db']:.2f} / {p['streamup_vs_truth_db']:.2f} dB"
                  if "official_vs_truth_db" in p else "—")
+        ceiling = f"{m['ceiling_ratio_steady']:.2f}x" if "ceiling_ratio_steady" in m else "—"
         lines.append(
             f"| {m['model']} | {m['frames']} frames {m['clip'].split('(')[1].split(')')[0]} | "
             f"{o['median']:.1f} / {s['median']:.1f} s | {r['min']:.2f}x / {r['median']:.2f}x | "
             f"{os_['median']:.3f} / {ss['median']:.3f} | {m['ratio_steady_per_frame']['median']:.2f}x | "
             f"{ou['median']:.1f} / {su['median']:.1f} s | {m['ratio_cpu_whole_command']['median']:.2f}x | "
+            f"{ceiling} | "
             f"{rp['min_db']:.1f} dB ({rp['official_precision']} vs {rp['streamup_precision']}) | {truth} |"
         )
     loads = [r["load_avg_1m"] for m in result["models"].values() for r in m["runs"]]
@@ -268,7 +289,10 @@ def markdown(result: dict[str, Any]) -> str:
         "alternating which side goes first. Steady s/frame and start-up come from a short and a long clip "
         "per side (see the script's docstring). RGB parity: streamup's engine vs `RealESRGANer.enhance` on "
         "the decoded frames, no encoder in between. Load average (1 min) after each run: "
-        f"{min(loads):.1f}-{max(loads):.1f} (the machine was shared).",
+        f"{min(loads):.1f}-{max(loads):.1f}."
+        + (f" Ceiling: the official steady s/frame over this machine's compute floor (network FLOPs / "
+           f"{peak['dtype']} matmul peak {peak['gflops']:.0f} GFLOP/s): the per-frame ratio a streamup at "
+           "the floor would reach." if (peak := result.get("peak")) else ""),
         "",
         f"Command: `{result['command']}` (finished {result['finished_utc']})",
         "",

@@ -195,11 +195,13 @@ def _one_shot_run(port: int, stop: threading.Event) -> None:
 
 
 def _get_when_up(url: str) -> str:
+    """The exposition once the finished job shows in it: a scrape may land between the job's two updates
+    (in-progress down, succeeded up), so wait for both rather than for the first."""
     for _ in range(100):
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 body = r.read().decode()
-            if "succeeded" in body and "streamup_jobs_in_progress 0.0" in body:
+            if '",status="succeeded",tier="basic"} 1.0' in body and "streamup_jobs_in_progress 0.0" in body:
                 return body
         except urllib.error.URLError:
             pass

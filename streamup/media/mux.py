@@ -101,11 +101,14 @@ _NUMERIC_PRESETS = {
 
 
 # x264 holds back rc-lookahead frames (its preset's value below), plus its sync lookahead (bframes + 1 with
-# threads) and one per extra frame thread, each a whole picture plus quarter-size planes: at 8K (1080p x4) a
-# 4:2:0 frame is 50 MB, so preset medium's 40 + 4 + 2 frames are ~2.3 GB. For frames that large the lookahead
-# is capped to what ENCODER_LOOKAHEAD_BYTES holds and the sync lookahead is dropped, so the encoder's
-# backlog stops growing within about ten frames (benchmarks/memory.py); outputs up to 4K keep their preset's.
+# threads) and one per extra frame thread. Each held frame costs ~3.2 bytes per pixel (the padded 4:2:0
+# picture and its half-resolution lookahead planes): measured as peak RSS of a lanczos x4 run of 30 frames of
+# 1080p (8K output) at rc-lookahead 10 vs 4: 3.95 vs 3.31 GB, 107 MB per frame (docs/benchmarks.md). So
+# preset medium's 40 frames hold 4.3 GB at 8K and 1.1 GB at 4K. The lookahead is capped to what
+# ENCODER_LOOKAHEAD_BYTES holds (5 frames at 8K, 20 at 4K; 1080p keeps its 40) and, once capped, the sync
+# lookahead is dropped too: the encoder's backlog then stops growing within ten frames or so.
 ENCODER_LOOKAHEAD_BYTES = 512 << 20
+_LOOKAHEAD_BYTES_PER_PIXEL = 3.2
 _X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
                    "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
 
@@ -114,8 +117,8 @@ def buffer_options(codec: str, settings: EncodeSettings, width: int, height: int
     """Encoder options that bound what the encoder buffers, by the output's frame size (x264 only)."""
     if codec not in ("libx264", "libx264rgb"):
         return {}
-    frame_bytes = width * height * 3 // (1 if codec == "libx264rgb" else 2)  # RGB, else 4:2:0 8-bit
-    cap = max(4, ENCODER_LOOKAHEAD_BYTES // frame_bytes)
+    per_pixel = _LOOKAHEAD_BYTES_PER_PIXEL * (2 if codec == "libx264rgb" else 1)  # 4:4:4 RGB: twice 4:2:0
+    cap = max(4, int(ENCODER_LOOKAHEAD_BYTES / (width * height * per_pixel)))
     if cap >= _X264_LOOKAHEAD.get(settings.preset or "medium", 40):
         return {}
     return {"rc-lookahead": str(cap), "x264-params": "sync-lookahead=0"}

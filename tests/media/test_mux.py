@@ -90,11 +90,13 @@ def test_unknown_extension_is_a_usage_error(ext: str) -> None:
 
 
 def test_x264_lookahead_is_capped_by_bytes_only_for_huge_frames() -> None:
-    """1080p x4 = 8K: preset medium's 40 lookahead frames would hold ~2 GB; up to 4K the preset's stays."""
+    """1080p x4 = 8K: preset medium's 40 lookahead frames would hold ~4 GB, at 4K ~1 GB; 1080p keeps 40."""
     assert buffer_options("libx264", EncodeSettings(), 7680, 4320) == {
-        "rc-lookahead": "10", "x264-params": "sync-lookahead=0"}
-    assert buffer_options("libx264", EncodeSettings(), 3840, 2160) == {}
-    assert buffer_options("libx264", EncodeSettings(preset="veryfast"), 7680, 4320) == {}  # its 10 fits
+        "rc-lookahead": "5", "x264-params": "sync-lookahead=0"}
+    assert buffer_options("libx264", EncodeSettings(), 3840, 2160) == {
+        "rc-lookahead": "20", "x264-params": "sync-lookahead=0"}
+    assert buffer_options("libx264", EncodeSettings(), 1920, 1080) == {}
+    assert buffer_options("libx264", EncodeSettings(preset="veryfast"), 3840, 2160) == {}  # its 10 fits
     assert buffer_options("libx265", EncodeSettings(), 7680, 4320) == {}
 
 
