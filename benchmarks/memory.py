@@ -13,9 +13,10 @@ The pipeline and x264 fill up over the first ~20 frames at 8K (peak RSS at 10 / 
 3.35 / 3.46 / 3.49 GB, docs/benchmarks.md), so the short clip must hold more than that, as any real 10 s
 clip does (240-300 frames); 1 fps (10 frames) measured the filling, not the length.
 ``--uncapped`` adds the 1080p short run with the encoder cap lifted (the module constant set in the child),
-to show what the cap saves.
+to show what the cap saves. ``--fill`` measures instead how the 1080p x4 peak builds up with the frame count
+(10, 20, 30, 60 frames): where the pipeline is full, and so how short a "short" clip may be.
 
-    .venv/bin/python -m benchmarks.memory [--uncapped] [--quick]
+    .venv/bin/python -m benchmarks.memory [--uncapped] [--quick] [--fill]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ CASES = {  # name: (input size, fps, scale, (short seconds, long seconds)), chea
     "lanczos x4 1920x1080": ((1920, 1080), 3, 4, (10, 60)),
 }
 QUICK_CASES = {"lanczos x2 320x180": ((320, 180), 4, 2, (2, 12))}
+FILL_FRAMES = (10, 20, 30, 60)
 
 
 def peak(src: Path, dst: Path, scale: int, uncapped: bool = False) -> dict[str, Any]:
@@ -79,6 +81,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(name, label, entry[label], flush=True)
                 save(args, summary(args, machine, results))  # partial results: the 8K runs take long
     return summary(args, machine, results)
+
+
+def fill(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of the 1080p x4 case by frame count: the pipeline's and the encoder's filling."""
+    points = {}
+    with common.scratch() as tmpdir:
+        tmp = Path(tmpdir)
+        for frames in FILL_FRAMES:
+            clip = common.make_clip(common.MEDIA / "bench_1920x1080_h264_aac.mp4", tmp / f"{frames}.mp4",
+                                    size=(1920, 1080), frames=frames, fps=1, loop=True)
+            points[str(frames)] = peak(clip, tmp / "out.mp4", 4)  # str: as JSON keys read back
+            print(frames, points[str(frames)], flush=True)
+    return {"benchmark": "memory-fill", "machine": common.machine(), "case": "lanczos x4 1920x1080",
+            "points": points, "command": ".venv/bin/python -m benchmarks.memory --fill",
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def fill_markdown(result: dict[str, Any]) -> str:
+    points = result["points"]
+    last = points[str(FILL_FRAMES[-1])]
+    lines = [f"## Peak memory as the pipeline fills ({common.machine_line(result['machine'])})", "",
+             f"{result['case']} (8K output, default encoder settings), a fresh process per frame count.", "",
+             "| frames | peak RSS | of the 60-frame peak |", "| --- | --- | --- |"]
+    for frames, run in points.items():
+        lines.append(f"| {frames} | {run['peak_rss_bytes'] / 2**30:.2f} GiB | "
+                     f"{run['peak_rss_bytes'] / last['peak_rss_bytes']:.1%} |")
+    return common.markdown_with_command(lines, result)
 
 
 def summary(args: argparse.Namespace, machine: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
@@ -120,9 +149,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uncapped", action="store_true", help="also the 1080p short run without the cap")
     parser.add_argument("--quick", action="store_true", help="one tiny case: a smoke test")
-    parser.add_argument("--out", type=Path, help="result stem (default results/memory-cpu[-quick])")
+    parser.add_argument("--fill", action="store_true", help="1080p x4 peak at 10, 20, 30, 60 frames")
+    parser.add_argument("--out", type=Path, help="result stem (default results/memory-cpu[-quick|-fill])")
     args = parser.parse_args()
-    save(args, run(args))
+    if args.fill:
+        result = fill(args)
+        common.save_result(args.out or common.RESULTS / "memory-cpu-fill", result, fill_markdown(result))
+    else:
+        save(args, run(args))
 
 
 if __name__ == "__main__":

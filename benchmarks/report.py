@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import backends, common, floor, memory, overhead, tiers, vs_reference
+from benchmarks import backends, common, floor, lanes, memory, overhead, tiers, vs_reference
 
 DOC = common.REPO / "docs" / "benchmarks.md"
 
@@ -81,12 +81,15 @@ def main() -> None:
         result = load(f"{name}{args.suffix}")
         if result:
             parts.append(vs_reference.markdown(result))
-    sections = (("overhead-cpu", overhead), ("overhead-cpu-x4plus", overhead), ("backends-cpu", backends),
-                ("memory-cpu", memory))
+    sections = (("lanes-cpu", lanes), ("lanes-cpu-contended", lanes), ("overhead-cpu", overhead),
+                ("overhead-cpu-x4plus", overhead), ("backends-cpu", backends), ("memory-cpu", memory))
     for name, module in sections:
         result = load(f"{name}{args.suffix}")
         if result:
             parts.append(module.markdown(result))
+    result = load(f"memory-cpu-fill{args.suffix}")
+    if result:
+        parts.append(memory.fill_markdown(result))
     before = sorted(common.RESULTS.glob(f"*-before-*{args.suffix}.md"))
     if before:
         parts.append("## Earlier results (other machines)\n\n" + "\n".join(

@@ -34,8 +34,8 @@ class JobRef:
 
 
 class Observer(Protocol):
-    """Hears about jobs. ``job_progress`` runs on the pipeline's calling thread after every batch: it must be
-    cheap and do no I/O."""
+    """Hears about jobs. ``job_progress`` runs on an inference lane after every batch (one call at a time):
+    it must be cheap and do no I/O."""
 
     def job_started(self, job: JobRef) -> None: ...
 

@@ -125,7 +125,8 @@ def upscale(
 
     Raises a ``StreamupError`` subclass for anything a user can act on: ``InputError`` (not a usable video),
     ``UsageError``/``ModelError`` (bad options or weights), ``OutputError``, ``Cancelled`` (``cancel`` was
-    set). ``progress`` is called from the calling thread after every batch.
+    set). ``progress`` is called after every batch, one call at a time and in frame order, from
+    whichever inference lane finished it.
 
     ``upscaler`` is a prebuilt one (a worker builds its model once and shares it across jobs); else one is
     built from ``options``. ``metadata`` is added to the output object's (e.g. a job id). ``exclusive`` never
@@ -196,6 +197,13 @@ def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
     from streamup.engine.factory import build_upscaler as build
 
     return build(options)
+
+
+def default_device() -> str:
+    """Where ``device="auto"`` runs on this machine: "cuda" or "cpu" (imports torch)."""
+    from streamup.engine.device import choose
+
+    return choose().device.type
 
 
 def _extension(uri: str) -> str:

@@ -26,8 +26,6 @@ BELOW_PIPELINE = ("av", "streamup.media", "streamup.engine")
 KNOWN_BELOW = {
     # `streamup models` lists and downloads weights: no pipeline-level function offers that yet.
     ("streamup.cli", "streamup.engine.weights"),
-    # the worker picks the tiers to preload from the device the engine would choose (torch's view).
-    ("streamup.worker.core", "streamup.engine.device"),
 }
 
 

@@ -40,10 +40,11 @@ CPU_TILE_CAP_BF16 = 384
 # Measured (1 thread): four 160x90 frames per call were no faster than one by one (bigger working set).
 CPU_BATCH = 1
 # Lanes: concurrent upscale calls, each on cores // lanes torch threads. One call on 2 threads pays OpenMP's
-# barrier after every layer, and a codec thread that preempts one of the two stalls both; two 1-thread
-# lanes never wait on each other. AMD EPYC Zen 4, 2 cores, bf16, 640x360 x2, animevideov3: engine alone
-# 0.94-0.97 s/frame as 2 lanes vs 1.01-1.02 as 1 lane of 2 threads; end to end see docs/engine.md
-# ("Lanes"). Two lanes, not one per core: each lane holds a batch's activations (up to CPU_BUDGET).
+# barrier after every layer, and a thread that is preempted (by a codec thread, a second job, a neighbour)
+# stalls its partner; two 1-thread lanes never wait on each other. AMD EPYC Zen 4, 2 cores, bf16, end to
+# end (benchmarks/lanes.py): level on a quiet machine (1 lane / 2 lanes 0.94-1.01x, median of 3 rounds per
+# model), 1.27x faster for 2 lanes beside one busy process (animevideov3 x2, 2 rounds). Two lanes, not one
+# per core: each lane holds a batch's activations (up to CPU_BUDGET).
 CPU_LANES = 2
 GPU_SHARE = 0.2  # of the device's memory for one forward (all windows of a batch together)
 GPU_BATCH = 4

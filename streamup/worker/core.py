@@ -250,9 +250,9 @@ class Worker:
     def _preload_tiers(self) -> tuple[str, ...]:
         if self.settings.preload is not None:
             return self.settings.preload
-        from streamup.engine.device import choose  # torch: loaded once, here, not for `--help`
+        from streamup.pipeline import default_device  # torch: loaded once, here, not for `--help`
 
-        device = "gpu" if choose().device.type == "cuda" else "cpu"
+        device = "gpu" if default_device() == "cuda" else "cpu"
         return tuple(name for name, tier in TIERS.items() if tier.device == device)
 
     def _upscaler(self, options: UpscaleOptions) -> FrameUpscaler:
