@@ -106,7 +106,8 @@ _NUMERIC_PRESETS = {
 # lanczos x4 run of 30 frames of 1080p (8K output), with rc-lookahead forced to 10 and to 4 (issue 10, Zen 4
 # EPYC): 3.95 vs 3.31 GB, 107 MB per frame. So preset medium's 40 frames hold 4.3 GB at 8K and 1.1 GB at
 # 4K. The lookahead is capped to what ENCODER_LOOKAHEAD_BYTES holds (5 frames at 8K, 20 at 4K; 1080p keeps
-# its 40) and, once capped, the sync lookahead is dropped too. Peak RSS then levels off after ~20 frames at 8K (benchmarks.memory --fill).
+# its 40) and, once capped, the sync lookahead is dropped too. Peak RSS then levels off after ~20 frames at
+# 8K (benchmarks.memory --fill).
 ENCODER_LOOKAHEAD_BYTES = 512 << 20
 _LOOKAHEAD_BYTES_PER_PIXEL = 3.2
 _X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
