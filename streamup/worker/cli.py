@@ -29,10 +29,11 @@ if TYPE_CHECKING:  # core imports boto3: not for `streamup --help`
 log = logging.getLogger("streamup")
 
 #: Jobs run at once, sharing the model. Measured with benchmarks/worker_throughput.py (6 jobs of
-#: examples/sample.mp4, realesr-animevideov3 x2; AMD EPYC, 2 cores, AVX512-BF16, shared with other work at
-#: load 13-16): 2 at once did 116 jobs/h against 72 for 1 (43 for one CLI run per job), with 7 % less CPU
-#: time per job and 14 % more peak RSS (1077 vs 945 MiB): one job's decode, upload and start overlap the
-#: other's inference. A busy machine favours the process with more threads, so the gain idle may be smaller.
+#: examples/sample.mp4, realesr-animevideov3 x2; AMD EPYC Zen 4, 2 cores, AVX512-BF16, quiet, with the
+#: engine's two lanes): 2 at once did 521 jobs/h against 513 for 1 (368 for one CLI run per job) at 17 %
+#: more peak RSS (1170 vs 998 MiB). The lanes already fill the cores; a second job lets one job's download,
+#: decode and upload overlap the other's inference (on a machine shared at load 13-16, before lanes: 116
+#: against 72 jobs/h).
 DEFAULT_CONCURRENCY = 2
 #: Seconds running jobs get to finish after SIGTERM; systemd's TimeoutStopSec and Kubernetes'
 #: terminationGracePeriodSeconds must exceed it.
