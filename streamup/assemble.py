@@ -17,7 +17,6 @@ import bisect
 import contextlib
 import hashlib
 import heapq
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,19 +39,27 @@ _MS_SLACK = Fraction(1, 2000) + Fraction(1, 10**9)
 # -- reading a source ----------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _opened(source: str) -> Iterator[Any]:
+    """``source``'s container, open for reading; ``InputError`` when it is no readable video."""
+    with storage.open_source(source) as src:
+        try:
+            container = av.open(src.file, mode="r")  # type: ignore[arg-type]  # a file in all but name
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
+        with container:
+            yield container
+
+
 def probe_duration(source: str) -> float | None:
     """The source's duration from its container header alone (None when it does not say): whether a job is
     long enough to fan out, decided without reading the video."""
-    with storage.open_source(source) as src:
-        try:
-            with av.open(src.file, mode="r") as container:  # type: ignore[arg-type]
-                if container.duration:
-                    return container.duration / 1_000_000
-                streams = container.streams.video
-                if streams and streams[0].duration is not None:
-                    return float(streams[0].duration * streams[0].time_base)
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
+    with _opened(source) as container:
+        if container.duration:
+            return container.duration / 1_000_000
+        streams = container.streams.video
+        if streams and streams[0].duration is not None:
+            return float(streams[0].duration * streams[0].time_base)
     return None
 
 
@@ -83,15 +90,10 @@ class VideoPackets:
 @contextlib.contextmanager
 def video_packets(source: str) -> Iterator[VideoPackets]:
     """Open ``source`` for ``VideoPackets``; ``InputError`` when it is no readable video or has no video."""
-    with storage.open_source(source) as src:
-        try:
-            container = av.open(src.file, mode="r")  # type: ignore[arg-type]  # a file in all but name
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
-        with container:
-            if not container.streams.video:
-                raise InputError(f"no video stream in {source}")
-            yield VideoPackets(source, container)
+    with _opened(source) as container:
+        if not container.streams.video:
+            raise InputError(f"no video stream in {source}")
+        yield VideoPackets(source, container)
 
 
 def header_of(uri: str) -> tuple[str, str, int]:
@@ -146,14 +148,14 @@ def join(source: str, destination: str, pieces: Sequence[Piece], time_base: Frac
     checked. Video and audio are merged by time, so the muxer holds only a few packets and memory does not
     grow with the video.
     """
-    extension = os.path.splitext(destination.split("?", 1)[0])[1].lower()
     with storage.open_source(source) as src, storage.open_source(source) as audio_src, \
             storage.open_source(pieces[0].uri) as first:
         decoder = Decoder(src.file, source)  # type: ignore[arg-type]  # its streams and info, one frame
         try:
             with av.open(first.file, mode="r") as head:  # type: ignore[arg-type]
                 template = head.streams.video[0]
-                sink_ = storage.open_sink(destination, content_type=mux.CONTENT_TYPES[extension],
+                content_type = mux.CONTENT_TYPES[storage.extension(destination)]
+                sink_ = storage.open_sink(destination, content_type=content_type,
                                           metadata=dict(metadata or {}), exclusive=exclusive)
                 with sink_ as sink, av.open(audio_src.file, mode="r") as audio:  # type: ignore[arg-type]
                     writer = Counted(sink.file)

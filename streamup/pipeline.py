@@ -19,7 +19,6 @@ stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamu
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +35,7 @@ from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
-from streamup.storage import check_sink, open_sink, open_source
+from streamup.storage import check_sink, extension, open_sink, open_source
 from streamup.version import __version__
 
 if TYPE_CHECKING:  # importing anything under streamup.engine imports torch (seconds): only when needed
@@ -136,7 +135,7 @@ def upscale(
     one segment of a fanned-out job (``streamup.fanout``), which is why it seeks instead of decoding all.
     """
     options = options or UpscaleOptions()
-    mux.container_for(_extension(destination))  # a bad extension is a usage error before any work
+    mux.container_for(extension(destination))  # a bad extension is a usage error before any work
     check_sink(destination, exclusive=exclusive)  # a missing bucket fails in seconds, before the engine loads
     start = time.perf_counter()
     with open_source(source) as src:
@@ -149,7 +148,7 @@ def upscale(
             oom_before = upscaler.oom_retries
             tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
                     "streamup-version": __version__, **(metadata or {})}
-            content_type = mux.CONTENT_TYPES[_extension(destination)]
+            content_type = mux.CONTENT_TYPES[extension(destination)]
             sink_ = open_sink(destination, content_type=content_type, metadata=tags, exclusive=exclusive)
             with sink_ as sink:
                 writer = Counted(sink.file)
@@ -204,10 +203,6 @@ def default_device() -> str:
     from streamup.engine.device import choose
 
     return choose().device.type
-
-
-def _extension(uri: str) -> str:
-    return os.path.splitext(uri.split("?", 1)[0])[1].lower()
 
 
 _END = object()  # end-of-stream marker passed down the channels

@@ -129,7 +129,7 @@ def make_plan(source: str, destination: str, key: str, segment_seconds: Fraction
     with video_packets(source) as video:
         if video.interlaced:
             raise NotSplittable("interlaced video: deinterlacing needs each field's neighbours")
-        check_encoder(codec, os.path.splitext(destination)[1].lower(), video.pixel_format)
+        check_encoder(codec, storage.extension(destination), video.pixel_format)
         time_base = video.time_base
         pts, keys = _scan(video, source)
     duration = float((pts[-1] - pts[0]) * time_base) if pts else 0.0

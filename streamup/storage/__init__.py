@@ -18,9 +18,10 @@ import importlib
 from types import ModuleType
 
 from streamup.errors import InputError, OutputError
-from streamup.storage.base import ObjectInfo, Sink, Source
+from streamup.storage.base import ObjectInfo, Sink, Source, extension
 
-__all__ = ["TRANSPORTS", "ObjectInfo", "Sink", "Source", "check_sink", "open_sink", "open_source", "stat"]
+__all__ = ["TRANSPORTS", "ObjectInfo", "Sink", "Source", "check_sink", "extension", "open_sink",
+           "open_source", "stat"]
 
 #: scheme → the module that implements it ("" = a local path). A module without ``open_sink`` is read-only.
 TRANSPORTS = {

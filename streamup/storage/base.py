@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 
+def extension(uri: str) -> str:
+    """The lower-case extension of a path or URI (".mp4"), a query string (presigned URLs) ignored: what
+    picks the container."""
+    return os.path.splitext(uri.split("?", 1)[0])[1].lower()
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What ``stat`` tells of an existing object: its size, user metadata (lower-case keys) and ETag."""
@@ -47,7 +53,7 @@ class Sink:
 
     @property
     def extension(self) -> str:
-        return os.path.splitext(self.name.split("?", 1)[0])[1].lower()
+        return extension(self.name)
 
     @property
     def file(self) -> BinaryIO:
