@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, machine_line
-from streamup.fanout.local import open_plan
+from streamup.fanout.inprocess import open_plan
 from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
 from streamup.observe import JobRef

@@ -143,7 +143,7 @@ def _upscale(args: argparse.Namespace) -> int:
             if args.segment_seconds:
                 from fractions import Fraction
 
-                from streamup.fanout.local import run_local
+                from streamup.fanout.inprocess import run_local
 
                 result = run_local(args.input, args.output, options, Fraction(str(args.segment_seconds)),
                                    job=job, observers=observers, progress=reporter, cancel=cancel)

@@ -140,8 +140,8 @@ class Metrics:
         self._build = {"version": __version__, "torch": _torch_version(), "device": "", "precision": "",
                        "model": ""}
         self.build.info(self._build)
-        # Per run, keyed by job id and thread: run_observed calls an observer on the run's own thread, and two
-        # runs of one job (fan-out segments) may be under way at once in one process.
+        # Per run, keyed by job id and run number (``JobRef.run``): a run's snapshots come from each of its
+        # inference lanes in turn, and two runs of one job (fan-out segments) may be under way at once.
         self._seen: dict[tuple[str, int], _Seen] = {}
         self._lock = threading.Lock()
 
@@ -253,7 +253,7 @@ class _GpuMemory:
 
 
 def _run_key(job: JobRef) -> tuple[str, int]:
-    return job.id, threading.get_ident()
+    return job.id, job.run
 
 
 def process_metrics() -> Metrics:

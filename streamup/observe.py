@@ -8,6 +8,8 @@ never reaches inside a run: it sees only the ``Progress`` snapshots and the ``Up
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,14 +25,23 @@ SUCCEEDED, FAILED, CANCELLED, RETRIED = "succeeded", "failed", "cancelled", "ret
 STATUSES = (SUCCEEDED, FAILED, CANCELLED, RETRIED)
 
 
+#: Numbers the runs of this process: ``run_observed`` gives each run its own, so an observer can tell two
+#: runs of one job apart (fan-out segments of one job may run at once in one worker).
+_RUNS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class JobRef:
     """What an observer knows of a job: its id, its tier (``none`` for a CLI run without one), the device
-    it asked for."""
+    it asked for, and which run of this process it is (``run_observed`` sets ``run``; 0 outside one).
+
+    Observers keep per-run state by ``(id, run)``, never by thread: a run's progress snapshots arrive from
+    whichever inference lane finished the batch, so one run speaks from several threads."""
 
     id: str
     tier: str
     device: str
+    run: int = 0
 
 
 class Observer(Protocol):
@@ -63,6 +74,8 @@ def run_observed(
     ``retried``); by default a ``Cancelled`` run is ``cancelled`` and any other error ``failed``.
     """
     from streamup.pipeline import upscale
+
+    job = dataclasses.replace(job, run=next(_RUNS))
 
     def on_progress(snapshot: Progress) -> None:
         for o in observers:

@@ -12,12 +12,11 @@ from pathlib import Path
 from tests.conftest import REPO
 
 PACKAGE = REPO / "streamup"
-LOWER = ("streamup.storage", "streamup.media", "streamup.engine", "streamup.pipeline", "streamup.assemble",
-         "streamup.flow")
+LOWER = ("streamup.storage", "streamup.media", "streamup.engine", "streamup.pipeline")
 FACES = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout", "streamup.observe",
          "streamup.progress", "streamup.doctor", "streamup.http_server")
 #: Faces that reach the media only through the pipeline level (``upscale()``, its progress snapshots and
-#: cancel event, ``streamup.assemble``), and what they must not import: PyAV and the layers below.
+#: cancel event, ``streamup.pipeline.remux``), and what they must not import: PyAV and the layers below.
 PIPELINE_USERS = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout")
 BELOW_PIPELINE = ("av", "streamup.media", "streamup.engine")
 #: Known reaches below the pipeline level, each to be moved behind a pipeline-level function; a new one
@@ -111,7 +110,7 @@ def test_there_are_no_import_cycles() -> None:
 
 def test_the_faces_above_the_pipeline_import_neither_pyav_nor_media_nor_engine() -> None:
     """cli, worker, metrics and fanout use the pipeline level only; PyAV, ``streamup.media`` and
-    ``streamup.engine`` are reached through ``streamup.pipeline`` and ``streamup.assemble``."""
+    ``streamup.engine`` are reached through ``streamup.pipeline`` and ``streamup.pipeline.remux``."""
     found: set[tuple[str, str]] = set()
     for path in PACKAGE.rglob("*.py"):
         name = _module(path)

@@ -27,9 +27,9 @@ from fractions import Fraction
 from typing import Any
 
 from streamup import storage
-from streamup.assemble import VideoPackets, video_packets
 from streamup.errors import InputError
 from streamup.options import UpscaleOptions
+from streamup.pipeline.remux import VideoPackets, video_packets
 
 PLAN_VERSION = 1
 #: Video encoders whose separately encoded segments concatenate into one valid stream: x264 with

@@ -19,13 +19,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamup.assemble import header_of
 from streamup.errors import InputError, OutputExists
 from streamup.fanout.plan import Plan
-from streamup.fanout.store import WorkArea
+from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef, Observer, run_observed
 from streamup.options import UpscaleOptions
 from streamup.pipeline import ProgressCallback
+from streamup.pipeline.remux import header_of
 
 log = logging.getLogger("streamup")
 

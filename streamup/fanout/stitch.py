@@ -3,10 +3,10 @@ packets copied untouched, nothing decoded or encoded.
 
 Checks first: every segment has a record, every record the same codec header (H.264 SPS/PPS, HEVC VPS/SPS/PPS
 or FFV1's configuration; x264's ``stitchable`` keeps them equal), and each segment holds exactly the frames
-the plan gave it. The media work is ``streamup.assemble.join``: the output goes through the same ``Encoder``
-and sink as a single run (``copy_video`` mode), so it is the same container with the same rules: fragmented
-mp4 on S3, Matroska as it is, the source's rotation, aspect ratio and every audio stream whole (audio is never
-cut: it is read from the source, not the segments).
+the plan gave it. The media work is ``streamup.pipeline.remux.join``: the output goes through the same
+``Encoder`` and sink as a single run (``copy_video`` mode), so it is the same container with the same rules:
+fragmented mp4 on S3, Matroska as it is, the source's rotation, aspect ratio and every audio stream whole
+(audio is never cut: it is read from the source, not the segments).
 
 Timestamps: each video packet gets back the source's exact pts (Matroska rounded it to 1 ms; the plan knows
 the exact value, and the nearest one is unique because the plan refused frames closer than 1 ms). Decode
@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from streamup.assemble import OutputInfo, Piece, join
 from streamup.errors import OutputError
 from streamup.fanout.plan import Plan
-from streamup.fanout.store import WorkArea
+from streamup.fanout.workarea import WorkArea
+from streamup.pipeline.remux import OutputInfo, Piece, join
 
 #: Decoder names of the encoders ``plan.STITCHABLE`` allows.
 STITCHED_CODECS = frozenset({"h264", "hevc", "ffv1"})

@@ -21,7 +21,7 @@ from streamup.errors import InputError, OutputError
 from streamup.storage.base import ObjectInfo, Sink, Source, extension
 
 __all__ = ["TRANSPORTS", "ObjectInfo", "Sink", "Source", "check_sink", "extension", "open_sink",
-           "open_source", "stat"]
+           "open_source", "stat", "transient"]
 
 #: scheme → the module that implements it ("" = a local path). A module without ``open_sink`` is read-only.
 TRANSPORTS = {
@@ -86,3 +86,11 @@ def open_sink(
 def stat(uri: str) -> ObjectInfo | None:
     """The object at ``uri`` (size, metadata, ETag), or None when there is none."""
     return _transport(uri, InputError, "stat").stat(uri)
+
+
+def transient(error: BaseException) -> bool | None:
+    """Whether a failure was the world's (True: 5xx, throttling, network; worth a retry), the request's
+    (False: a 4xx refusal) or no remote failure at all (None), read from the error's chain."""
+    from streamup.storage import aws  # boto: only once something failed, and only where it is installed
+
+    return aws.transient(error)

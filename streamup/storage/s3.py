@@ -19,15 +19,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
-import urllib.parse
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
 
 from streamup.errors import InputError, OutputError, OutputExists, StreamupError
+from streamup.storage.aws import describe, make_client
 from streamup.storage.base import ObjectInfo, Sink, Source
 from streamup.storage.ranged import RangedReader
 
@@ -47,7 +46,6 @@ TRANSIENT_READ_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
 )
 
-_UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 _CONTENT_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
                   ".mkv": "video/x-matroska", ".webm": "video/webm"}
 
@@ -58,43 +56,6 @@ def parse_s3_uri(uri: str, error: type[StreamupError]) -> tuple[str, str]:
     if not bucket or not key or key.endswith("/"):
         raise error(f"not an object URI (want s3://bucket/key): {uri}")
     return bucket, key
-
-
-def make_client(service: str = "s3") -> Any:
-    """An S3 client (or ``service``'s: the worker's SQS is configured alike) from the environment; explicit
-    ``Config`` values only where the user set nothing."""
-    retries: dict[str, Any] = {}
-    if "AWS_RETRY_MODE" not in os.environ:
-        retries["mode"] = "standard"
-    if "AWS_MAX_ATTEMPTS" not in os.environ:
-        retries["max_attempts"] = 5
-    config = botocore.config.Config(retries=retries or None, connect_timeout=5, read_timeout=60,
-                                    user_agent_appid="streamup")
-    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
-    return session.client(service, config=config)
-
-
-def describe(error: Exception) -> str:
-    """The part of a boto error a user can act on, in a few words."""
-    if isinstance(error, botocore.exceptions.ClientError):
-        err = error.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in {"404", "NoSuchKey", "NotFound"}:
-            return "no such object"
-        if code == "NoSuchBucket":
-            return "no such bucket"
-        if code in {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}:
-            return "access denied"
-        if code in {"412", "PreconditionFailed"}:
-            return "the object was replaced while it was being read"
-        return f"{code or status}: {err.get('Message') or 'request failed'}"
-    if isinstance(error, botocore.exceptions.NoCredentialsError):
-        return "no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role)"
-    if isinstance(error, _UNREACHABLE):
-        url = urllib.parse.urlsplit(str(error.kwargs.get("endpoint_url", "")))
-        return f"cannot reach the S3 endpoint {url.scheme}://{url.netloc}" if url.netloc else str(error)
-    return str(error) or type(error).__name__
 
 
 def open_source(uri: str) -> Source:

@@ -327,7 +327,7 @@ class Worker:
                  upscaler: FrameUpscaler) -> _Outcome | None:
         """A long job becomes segment jobs on this queue; a segment job runs its segment (``streamup.fanout``,
         docs/fanout.md). None: an ordinary job."""
-        from streamup.fanout import worker as fanout
+        from streamup.fanout import hook as fanout
 
         try:
             handled = fanout.handle(running.delivery.body, job, message_id=running.delivery.message_id,

@@ -13,20 +13,11 @@ rather than by parsing messages.
 
 from __future__ import annotations
 
-import urllib.error
 from dataclasses import dataclass
 
-import botocore.exceptions
-import urllib3.exceptions
-
+from streamup import storage
 from streamup.errors import InputError, ModelError, OutputError, OutputExists, UsageError
 from streamup.worker.jobs import InvalidJob
-
-#: S3/SQS error codes that mean "slow down / try later", whatever the HTTP status says.
-_THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
-                         "RequestTimeTooSkewed", "ServiceUnavailable", "InternalError"})
-_NETWORK = (botocore.exceptions.BotoCoreError, urllib3.exceptions.HTTPError, urllib.error.URLError,
-            ConnectionError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -46,31 +37,15 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, UsageError):
         return Failure("INVALID_PARAMETERS", message, True)
     if isinstance(error, ModelError):  # a download that hit the network (no route, 5xx) may work next time
-        return Failure("MODEL_UNAVAILABLE", message, _transient_cause(error) is not True)
+        return Failure("MODEL_UNAVAILABLE", message, storage.transient(error) is not True)
     if isinstance(error, OutputExists):
         return Failure("OUTPUT_EXISTS", message, True)
     if isinstance(error, InputError):
-        transient = _transient_cause(error) is True
+        transient = storage.transient(error) is True
         return Failure("INPUT_UNREADABLE" if transient else "INPUT_UNUSABLE", message, not transient)
     if isinstance(error, OutputError):
-        return Failure("OUTPUT_FAILED", message, _transient_cause(error) is False)
+        return Failure("OUTPUT_FAILED", message, storage.transient(error) is False)
     if isinstance(error, MemoryError) or "out of memory" in message.lower():
         return Failure("OUT_OF_MEMORY", message, False)
     return Failure("INTERNAL", f"{type(error).__name__}: {message}", False)
 
-
-def _transient_cause(error: BaseException) -> bool | None:
-    """True: a 5xx, throttling or network error is somewhere in the chain; False: a 4xx refusal is;
-    None: no remote error at all (the failure is about the bytes, e.g. not a video)."""
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, botocore.exceptions.ClientError):
-            code = str(cause.response.get("Error", {}).get("Code", ""))
-            status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            return status >= 500 or status == 429 or code in _THROTTLING
-        if isinstance(cause, _NETWORK):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return None

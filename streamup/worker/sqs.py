@@ -14,14 +14,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
-
 from streamup.errors import StreamupError
-from streamup.storage import s3
+from streamup.storage import aws
 
 #: SQS allows a message's visibility to be pushed out to at most 12 h after it was received.
 MAX_VISIBILITY_S = 12 * 3600
-Errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+Errors = aws.ERRORS
 
 
 class QueueError(StreamupError):
@@ -49,7 +47,7 @@ class QueueSettings:
 
 def make_client() -> Any:
     """An SQS client configured exactly like streamup's S3 client (same environment, retries, timeouts)."""
-    return s3.make_client("sqs")
+    return aws.make_client("sqs")
 
 
 class SqsQueue:
@@ -94,9 +92,4 @@ class SqsQueue:
         self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), **extra)
 
 
-def describe(error: Exception) -> str:
-    """A boto error in a few words: the code and message, or the connection failure."""
-    if isinstance(error, botocore.exceptions.ClientError):
-        err = error.response.get("Error", {})
-        return f"{err.get('Code', 'error')}: {err.get('Message') or 'request failed'}"
-    return str(error) or type(error).__name__
+describe = aws.describe

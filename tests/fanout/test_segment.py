@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamup.fanout.local import open_plan, run_local
+from streamup.fanout.inprocess import open_plan, run_local
 from streamup.fanout.segment import run_segment
 from streamup.observe import JobRef
 from streamup.options import UpscaleOptions

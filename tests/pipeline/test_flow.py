@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from streamup.flow import BusyClock, Channel, Counted, Halt, StopFlag, Turns
+from streamup.pipeline.flow import BusyClock, Channel, Counted, Halt, StopFlag, Turns
 
 
 def _put_later(channel: Channel, item: object, size: int) -> threading.Thread:

@@ -33,15 +33,15 @@ from fractions import Fraction
 from typing import Any
 
 from streamup import config
-from streamup.assemble import probe_duration
 from streamup.errors import Cancelled, OutputExists
-from streamup.fanout.local import open_plan
+from streamup.fanout.inprocess import open_plan
 from streamup.fanout.plan import NotSplittable, Plan
 from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
-from streamup.fanout.store import WorkArea
+from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef, Observer
 from streamup.options import UpscaleOptions
+from streamup.pipeline.remux import probe_duration
 from streamup.worker import events
 from streamup.worker.failures import classify
 from streamup.worker.jobs import InvalidJob, Job

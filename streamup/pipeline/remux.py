@@ -27,10 +27,10 @@ import av
 
 from streamup import storage
 from streamup.errors import Cancelled, InputError, OutputError
-from streamup.flow import Counted
 from streamup.media import ffmpeg_reason, mux
 from streamup.media.demux import Decoder
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
+from streamup.pipeline.flow import Counted
 
 #: How far a Matroska time may lie from the exact one: it is rounded to the millisecond.
 _MS_SLACK = Fraction(1, 2000) + Fraction(1, 10**9)

@@ -18,7 +18,7 @@ from streamup.errors import UsageError
 from streamup.fanout.plan import NotSplittable, Plan, job_key, make_plan
 from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
-from streamup.fanout.store import WorkArea
+from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef, Observer
 from streamup.options import UpscaleOptions
 from streamup.pipeline import Progress, ProgressCallback, UpscaleResult, build_upscaler

@@ -29,7 +29,7 @@ import botocore.exceptions
 
 from streamup import config
 from streamup.errors import OutputError
-from streamup.storage.s3 import describe, make_client
+from streamup.storage.aws import describe, make_client
 
 WORK_PREFIX_DEFAULT = "streamup-work"
 _ABSENT = frozenset({"404", "NoSuchKey", "NotFound"})

@@ -14,7 +14,7 @@ import pytest
 
 from streamup.cli import _parser, options_from_args
 from streamup.errors import UsageError
-from streamup.fanout.local import open_plan, run_local
+from streamup.fanout.inprocess import open_plan, run_local
 from streamup.fanout.segment import run_segment
 from streamup.observe import JobRef
 from streamup.options import UpscaleOptions

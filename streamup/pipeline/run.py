@@ -14,7 +14,7 @@ length. The first error in any stage stops every stage (each blocking queue oper
 all threads are joined before ``upscale`` returns or raises, and the sink is aborted: a failed or cancelled
 run leaves no output. Faces (CLI, a queue worker, metrics) wrap this call; they watch it through the
 ``progress`` callback and stop it through the ``cancel`` event, and never reach inside. The plumbing under the
-stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamup.flow``.
+stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamup.pipeline.flow``.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ import av
 
 from streamup.engine.alpha import AlphaUpscaler
 from streamup.errors import Cancelled
-from streamup.flow import BusyClock, Channel, Counted, StopFlag, Turns
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
+from streamup.pipeline.flow import BusyClock, Channel, Counted, StopFlag, Turns
 from streamup.storage import check_sink, extension, open_sink, open_source
 from streamup.version import __version__
 
@@ -219,7 +219,7 @@ def _size(item: Any) -> int:
 
 class _Run:
     """One run's stages: a decode thread, ``upscaler.lanes`` inference lanes (the caller's thread is the
-    first) and an encode thread; the plumbing they share is ``streamup.flow``'s."""
+    first) and an encode thread; the plumbing they share is ``streamup.pipeline.flow``'s."""
 
     def __init__(
         self,

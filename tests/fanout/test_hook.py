@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from streamup.fanout import worker as fanout
-from streamup.fanout.local import open_plan
+from streamup.fanout import hook as fanout
+from streamup.fanout.inprocess import open_plan
 from streamup.options import UpscaleOptions
 from streamup.pipeline import build_upscaler
 from streamup.worker import jobs

@@ -1,6 +1,6 @@
-"""streamup.assemble on a real clip: the packet scan a plan reads, a segment's header, and ``join`` putting
-video pieces (stream-copied into Matroska, as segments are) and the source's audio back into one output,
-judged by ffprobe/ffmpeg."""
+"""streamup.pipeline.remux on a real clip: the packet scan a plan reads, a segment's header, and ``join``
+putting video pieces (stream-copied into Matroska, as segments are) and the source's audio back into one
+output, judged by ffprobe/ffmpeg."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import pytest
 
-from streamup.assemble import Piece, header_of, join, probe_duration, video_packets
 from streamup.errors import OutputError
+from streamup.pipeline.remux import Piece, header_of, join, probe_duration, video_packets
 from tests.conftest import media
 
 
