@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The vocabulary every face and the engine share, stated once: the CLI's choices, the job parser's accepted
+# values and the engine's checks all read these.
+#: Enlargements streamup produces (the official models are x2 and x4; x4 networks serve x2 by a lanczos
+#: downscale when no x2 sibling is installed).
+SCALES = (2, 4)
+#: Where a run may be asked to run: ``auto`` picks CUDA when present, else the CPU.
+DEVICES = ("auto", "cpu", "gpu")
+#: Devices a job (and a tier) names: the old system's vocabulary, without ``auto``.
+JOB_DEVICES = ("cpu", "gpu")
+#: Arithmetic of the network: ``auto`` is fp16 on CUDA, bf16 on a CPU that has it, else fp32.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 
 @dataclass(frozen=True)
 class UpscaleOptions:
