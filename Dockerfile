@@ -15,10 +15,12 @@ FROM ${BASE}
 
 # Empty: the default package index (its Linux torch wheels are the CUDA build).
 ARG TORCH_INDEX_URL=
+# Empty: PyPI. A package index in PyPI's place (a mirror).
+ARG PIP_INDEX_URL=
 # Empty: PyPI only. Extra indexes pip also searches, e.g. local simple indexes mounted into the build so the
-# multi-GB torch/CUDA wheels come from disk: `podman build --volume /srv/wheels:/srv/wheels:ro
-# --build-arg PIP_EXTRA_INDEX_URL=file:///srv/wheels/simple .` (deploy/build-and-smoke.sh). pip reads it from
-# the environment; as a build argument it is not kept in the image.
+# multi-GB torch/CUDA wheels come from disk: `podman build --volume DIR:DIR:ro
+# --build-arg PIP_EXTRA_INDEX_URL=file://DIR/simple .` (deploy/build-and-smoke.sh's WHEELS does this). pip
+# reads both from the environment; as build arguments they are not kept in the image.
 ARG PIP_EXTRA_INDEX_URL=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
