@@ -2,9 +2,9 @@
 #
 #   docker build -t streamup .                                         # PyPI torch: CUDA build, also runs on CPU
 #   docker build -t streamup:cpu \
-#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .  # CPU-only torch: ~4.6 GB smaller
-#   (the CUDA build, measured in the built image: nvidia 3.2 GB + torch 1.2 GB + triton 0.9 GB of 6.1 GB;
-#   a CPU torch wheel installs to about 0.7 GB)
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .  # CPU-only torch: far smaller
+#   (most of the CUDA build's pip layer is the nvidia libraries, torch and triton; `podman history IMAGE`,
+#   which deploy/build-and-smoke.sh prints, shows the layer sizes of a given build)
 #
 # The GPU needs no CUDA base image: PyPI's torch wheels carry the CUDA runtime; the host's NVIDIA driver and
 # the NVIDIA container toolkit (`docker run --gpus all`) provide the rest. FFmpeg comes inside PyAV's wheel.
