@@ -2,9 +2,9 @@
 #
 #   docker build -t streamup .                                         # PyPI torch: CUDA build, also runs on CPU
 #   docker build -t streamup:cpu \
-#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .  # CPU-only torch: ~4.6 GB smaller
-#   (the CUDA build, measured in the built image: nvidia 3.2 GB + torch 1.2 GB + triton 0.9 GB of 6.1 GB;
-#   a CPU torch wheel installs to about 0.7 GB)
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .  # CPU-only torch: far smaller
+#   (most of the CUDA build's pip layer is the nvidia libraries, torch and triton; `podman history IMAGE`,
+#   which deploy/build-and-smoke.sh prints, shows the layer sizes of a given build)
 #
 # The GPU needs no CUDA base image: PyPI's torch wheels carry the CUDA runtime; the host's NVIDIA driver and
 # the NVIDIA container toolkit (`docker run --gpus all`) provide the rest. FFmpeg comes inside PyAV's wheel.
@@ -15,10 +15,12 @@ FROM ${BASE}
 
 # Empty: the default package index (its Linux torch wheels are the CUDA build).
 ARG TORCH_INDEX_URL=
+# Empty: PyPI. A package index in PyPI's place (a mirror).
+ARG PIP_INDEX_URL=
 # Empty: PyPI only. Extra indexes pip also searches, e.g. local simple indexes mounted into the build so the
-# multi-GB torch/CUDA wheels come from disk: `podman build --volume /srv/wheels:/srv/wheels:ro
-# --build-arg PIP_EXTRA_INDEX_URL=file:///srv/wheels/simple .` (deploy/build-and-smoke.sh). pip reads it from
-# the environment; as a build argument it is not kept in the image.
+# multi-GB torch/CUDA wheels come from disk: `podman build --volume DIR:DIR:ro
+# --build-arg PIP_EXTRA_INDEX_URL=file://DIR/simple .` (deploy/build-and-smoke.sh's WHEELS does this). pip
+# reads both from the environment; as build arguments they are not kept in the image.
 ARG PIP_EXTRA_INDEX_URL=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

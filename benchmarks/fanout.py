@@ -11,8 +11,8 @@ exactly once either way (cuts fall on keyframes, so no frame is upscaled twice),
 fixed cost of a segment (open and seek the source, start and flush an encoder, read its header back, write
 its record) plus the plan and the stitch, the same for any model. With ``--model lanczos`` that overhead is
 measured against the smallest possible job, which makes the ratio its worst case; the ratio for a real
-model follows from its per-frame cost (``benchmarks/results/tiers-cpu.json``), which is what the fleet
-table does.
+model follows from its per-frame cost (``benchmarks/results/tiers-cpu-before-epyc-avx2.json``, the only
+tier table with every model), which is what the fleet table does.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ from streamup.pipeline import build_upscaler, upscale
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 SOURCE = REPO.parent / "shared" / "media" / "main_h264_aac_640x360.mp4"
-#: The seed's fleets (issue 8): CPU workers scale 1-10, GPU workers 0-5.
+#: The seed's fleets: CPU workers scale 1-10, GPU workers 0-5.
 FLEETS = {"cpu": 10, "gpu": 5}
+#: The measured tier table the fleet projection divides (the one holding every model and reading).
+TIERS = RESULTS / "tiers-cpu-before-epyc-avx2.json"
 
 
 @dataclass
@@ -132,9 +134,11 @@ def measure(source: Path, folder: Path, options: UpscaleOptions, segment_seconds
 
 def fleet_table(m: dict[str, Any], segment_seconds: float, fps: int = 30, length_s: int = 300) -> list[dict]:
     """A 5-minute 1080p job on the seed's fleets, per tier/model/reading of the measured tier table: the
-    single-worker time from its s/frame, the fan-out's wall = plan + waves x (segment compute + measured
-    per-segment overhead) + stitch (plan and stitch scaled from the measured clip by frame count)."""
-    tiers = json.loads((RESULTS / "tiers-cpu.json").read_text())
+    single-worker time, the fan-out's wall = plan + waves x (segment compute + measured per-segment
+    overhead) + stitch (plan and stitch scaled from the measured clip by frame count). The segment compute
+    is the single-worker time's own rate (its seconds / frames), so both columns rest on one per-frame
+    figure and their ratio is the fleet's alone."""
+    tiers = json.loads(TIERS.read_text())
     frames = fps * length_s
     n = math.ceil(length_s / segment_seconds)
     scale_io = frames / m["frames"]
@@ -145,7 +149,7 @@ def fleet_table(m: dict[str, Any], segment_seconds: float, fps: int = 30, length
             continue
         tier_device = "gpu" if cell["tier"] in ("premium", "pro") else "cpu"
         workers = FLEETS[tier_device]
-        per_frame = (cell.get("s_per_frame") or {}).get("median")
+        per_frame = cell["seconds"] / frames if cell["seconds"] is not None else None
         row = {"model": cell["model"], "tier": cell["tier"], "reading": cell["reading"], "workers": workers,
                "claimed_s": cell["claimed_seconds"], "single_worker_s": cell["seconds"], "fleet_s": None}
         if per_frame is not None and tier_device == "cpu":
@@ -192,8 +196,9 @@ def markdown(m: dict[str, Any]) -> str:
         f"stitch {f['stitch']['cpu_s']:.2f} CPU-s ({f['stitch']['wall_s']:.2f} s); "
         f"model load, once per worker process: {m['model_load']['cpu_s']:.1f} CPU-s.",
         "",
-        "5-minute 30 fps job, 1080p, on the seed's fleets (10 CPU / 5 GPU workers), from the single-worker "
-        f"time of docs/benchmarks.md on this machine, {m['segment_seconds']:g} s segments:",
+        "5-minute 30 fps job, 1080p, on the seed's fleets (10 CPU / 5 GPU workers), projected from the "
+        f"single-worker time of {TIERS.name} (the machine that file names; both columns at its per-frame "
+        f"rate), {m['segment_seconds']:g} s segments:",
         "",
         "| model | 1080p is | tier | one worker | fleet (fanned out) | seed's claim |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -222,10 +227,14 @@ def main() -> None:
     p.add_argument("--model", default="lanczos")
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--json", type=Path, default=RESULTS / "fanout.json")
-    p.add_argument("--report", action="store_true", help="only rewrite the .md from the saved --json")
+    p.add_argument("--report", action="store_true",
+                   help="measure nothing: recompute the fleet table of the saved --json, rewrite both")
     args = p.parse_args()
-    if args.report:
-        args.json.with_suffix(".md").write_text(markdown(json.loads(args.json.read_text())))
+    if args.report:  # the saved measurement, with the fleet projection recomputed from today's TIERS
+        m = json.loads(args.json.read_text())
+        m["fleet_5min"] = fleet_table(m, m["segment_seconds"])
+        args.json.write_text(json.dumps(m, indent=1))
+        args.json.with_suffix(".md").write_text(markdown(m))
         return
     options = UpscaleOptions(model=args.model, scale=args.scale)
     with tempfile.TemporaryDirectory() as tmp:

@@ -67,7 +67,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args()
     parts = []
-    for name in ("tiers-cpu", "tiers-cpu-animevideov3", "tiers-gpu"):
+    # A *-before-* tier table is an earlier machine's run, kept whole where no later run covers every model.
+    for name in ("tiers-cpu", "tiers-cpu-animevideov3", "tiers-cpu-before-epyc-avx2", "tiers-gpu"):
         result = load(f"{name}{args.suffix}")
         if result:
             plot = f"../benchmarks/results/{name}{args.suffix}.png"

@@ -4,31 +4,37 @@
 # real systemd. CI does not run this (no container engine there); run it by hand on Debian as root:
 #
 #   apt-get install -y podman buildah debootstrap runc
-#   deploy/build-and-smoke.sh                       # normal build: torch and its CUDA libraries from PyPI
-#   WHEELS="/opt/pypi-more /opt/pypi" deploy/build-and-smoke.sh   # offline: simple indexes on local disk
+#   deploy/build-and-smoke.sh                  # base from Debian's default mirror, torch and the rest from PyPI
 #
 # Where no registry base image is reachable, the base is built from Debian packages: debootstrap a minimal
-# bookworm with python3 (3.11, the Python the torch wheels are built for), make a venv at /opt/python and
-# put it first on PATH, so the Dockerfile's `pip install` behaves as on python:3.11-slim (Debian's own
-# Python refuses system-wide pip installs, PEP 668). BASE=python:3.11-slim skips that and uses the registry.
+# bookworm with python3 (3.11, the Python the torch wheels are built for), make a venv at /opt/python (inside
+# the image) and put it first on PATH, so the Dockerfile's `pip install` behaves as on python:3.11-slim
+# (Debian's own Python refuses system-wide pip installs, PEP 668). BASE=python:3.11-slim skips that and uses
+# the registry.
 #
-# Environment: IMAGE (default streamup:smoke), BASE (default: the debootstrapped localhost/streamup-base),
-# WHEELS (local simple-index folders, mounted read-only into the build and passed as PIP_EXTRA_INDEX_URL),
-# CA_BUNDLE (a host CA file mounted over the image's bundle during builds, for a TLS-intercepting proxy),
-# ENGINE_OPTS (global podman options, e.g. "--runtime runc --storage-driver vfs"), LIMITS (ulimits for
-# builds and runs), SKIP_BUILD=1 (smoke-test the existing IMAGE again), KEEP=1 (keep the logs).
-# In a sandbox with cgroups v1+v2 ("hybrid", which crun refuses) and without CAP_SYS_RESOURCE (podman's
-# default nproc/nofile limits cannot be set), the build machine of issue 8 ran:
-#   WHEELS="/opt/pypi-more /opt/pypi" CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt ENGINE_OPTS="--runtime runc" \
-#     LIMITS="--ulimit nproc=4096:4096 --ulimit nofile=20000:20000" deploy/build-and-smoke.sh
-# The numbers it prints (build seconds, image size, run output) are what the closing note records.
+# Where packages come from: every variable below is empty by default, which means the public defaults
+# (debootstrap's own Debian mirror, PyPI). Set them for a local mirror or an offline build.
+#   DEBIAN_MIRROR  the Debian mirror debootstrap fetches the base from (e.g. http://HOST/debian)
+#   WHEELS         space-separated folders holding PEP 503 simple indexes (DIR/simple/...); each is mounted
+#                  read-only into the build and added as file://DIR/simple to PIP_EXTRA_INDEX_URL
+#   PIP_INDEX_URL  a package index in PyPI's place (a mirror), passed to the build
+#   CA_BUNDLE      a CA file mounted over the image's bundle during builds (for a TLS-intercepting proxy)
+# Other environment: IMAGE (default streamup:smoke), BASE (default: the debootstrapped
+# localhost/streamup-base), ENGINE_OPTS (global podman options, e.g. "--runtime runc --storage-driver vfs"),
+# LIMITS (ulimits for builds and runs), SKIP_BUILD=1 (smoke-test the existing IMAGE again), KEEP=1 (keep the
+# logs). In a sandbox with cgroups v1+v2 ("hybrid", which crun refuses) and without CAP_SYS_RESOURCE
+# (podman's default nproc/nofile limits cannot be set), add:
+#   ENGINE_OPTS="--runtime runc" LIMITS="--ulimit nproc=4096:4096 --ulimit nofile=20000:20000"
+# It prints what a build record needs: build seconds, image size, the runs' output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 IMAGE=${IMAGE:-streamup:smoke}
 BASE_IMAGE=localhost/streamup-base:bookworm
 BASE=${BASE:-$BASE_IMAGE}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-}
 WHEELS=${WHEELS:-}
+PIP_INDEX_URL=${PIP_INDEX_URL:-}
 CA_BUNDLE=${CA_BUNDLE:-}
 read -r -a PODMAN <<<"podman ${ENGINE_OPTS:-}"
 read -r -a LIMITS <<<"${LIMITS:-}"
@@ -48,8 +54,9 @@ build_base() {
   fi
   say "debootstrap bookworm (minbase + python3) -> $BASE_IMAGE"
   local root=$WORK/rootfs start=$SECONDS
+  # No mirror argument: debootstrap picks its own default mirror for bookworm.
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    bookworm "$root" http://deb.debian.org/debian >"$WORK/debootstrap.log"
+    bookworm "$root" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >"$WORK/debootstrap.log"
   chroot "$root" python3 -m venv /opt/python
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
   tar -C "$root" -c . | "${PODMAN[@]}" import \
@@ -66,6 +73,7 @@ build_image() {
     index+=("file://$dir/simple")
   done
   ((${#index[@]})) && args+=(--build-arg "PIP_EXTRA_INDEX_URL=${index[*]}")
+  [[ -n $PIP_INDEX_URL ]] && args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
   say "podman build ${args[*]} ."
   local start=$SECONDS
   "${PODMAN[@]}" build "${args[@]}" . >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; exit 1; }

@@ -2,8 +2,9 @@
 
 GPU: CUDA in fp16 (half the memory traffic, tensor cores; Real-ESRGAN was released for fp16 inference).
 CPU: fp32, or bf16 autocast only when the CPU has native bf16 dot products (AVX512-BF16 or AMX). Without them
-bf16 is emulated: measured 7.5-10.6x slower than fp32 on an AVX2 EPYC (docs/engine.md), so it is never
-chosen by ``auto`` there. fp16 is never run on the CPU (bf16 is the CPU's reduced precision).
+bf16 is emulated: on an AVX2 EPYC its best matmul ran at 1.3 GFLOP/s against 173.9 in fp32
+(benchmarks/results/floor-cpu-before-epyc-avx2.json), so it is never chosen by ``auto`` there. fp16 is
+never run on the CPU (bf16 is the CPU's reduced precision).
 Capabilities are detected, never assumed from a CPU model name.
 """
 
