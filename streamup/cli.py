@@ -40,8 +40,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parser(cfg: Config) -> argparse.ArgumentParser:
-    """The command line; ``cfg`` gives the defaults the environment sets (``--metrics-port``...)."""
+def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
+    """The command line; ``cfg`` gives the defaults the environment sets (``--metrics-port``...; None:
+    read the environment now)."""
+    cfg = cfg or Config.from_environ()
     p = _Parser(prog="streamup", description="Upscale videos 2x/4x with Real-ESRGAN models, audio untouched.")
     p.add_argument("--version", action="version", version=f"streamup {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -99,9 +101,9 @@ def _parser(cfg: Config) -> argparse.ArgumentParser:
     return p
 
 
-def options_from_args(args: argparse.Namespace, cfg: Config) -> UpscaleOptions:
-    """Explicit flags win; a tier (with ``cfg``'s overrides) fills what the flags left unset; the engine
-    decides the rest."""
+def options_from_args(args: argparse.Namespace, cfg: Config | None = None) -> UpscaleOptions:
+    """Explicit flags win; a tier (with ``cfg``'s overrides; None: the environment's) fills what the flags
+    left unset; the engine decides the rest."""
     return options_for(
         args.tier,
         cfg,
