@@ -2,13 +2,14 @@
 
 A face reads the environment once, ``Config.from_environ(os.environ)``, and hands the one ``Config`` down to
 what it calls (the engine's weights lookup, the tier table, the metrics endpoint), the way dramatiq's
-``worker.py`` documents its settings in one place: no other module looks at ``os.environ``. A library call
-that is given no ``Config`` (``streamup.upscale(...)``, ``streamup.build_upscaler(options)``) reads one at
-that call. A value that does not parse is a one-line ``UsageError`` naming the variable.
+``worker.py`` documents its settings in one place; the modules that take a ``Config`` never look at
+``os.environ``. A call that is given none (``streamup.upscale(...)``, ``streamup.build_upscaler(options)``,
+``tiers.options_for``) reads one at that call. A value that does not parse is a one-line ``UsageError``
+naming the variable.
 
 The variable names stay importable as constants (``config.WEIGHTS_DIR`` ...) for messages and for code that
-has not moved to ``Config`` yet. AWS settings (credentials, ``AWS_REGION``, ``AWS_ENDPOINT_URL``...) are
-boto3's own and are not repeated here.
+has not moved to ``Config`` yet (``streamup.worker`` and ``streamup.fanout`` read theirs through them).
+AWS settings (credentials, ``AWS_REGION``, ``AWS_ENDPOINT_URL``...) are boto3's own and are not repeated here.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Config:
     #: ``STREAMUP_TIER_<TIER>_<FIELD>``: tier overrides by (tier, field), lower case, values as written,
     #: e.g. ``STREAMUP_TIER_PRO_MODEL=RealESRGAN_x4plus_anime_6B`` is ``("pro", "model")``;
     #: ``streamup.tiers`` checks and converts them.
-    tier_overrides: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    tier_overrides: Mapping[tuple[str, str], str] = field(default_factory=dict, hash=False)
     #: ``STREAMUP_HTTP_HOST``: the address the health/metrics endpoint binds; ``0.0.0.0`` in containers.
     http_host: str = HTTP_HOST_DEFAULT
     #: ``STREAMUP_METRICS_PORT``: default of ``--metrics-port`` (``/metrics`` of ``streamup upscale``; the

@@ -53,6 +53,7 @@ def test_every_variable_reaches_its_field() -> None:
         "http://127.0.0.1:5000/q", "media", "http://127.0.0.1:5000/status")
     assert (cfg.work_prefix, cfg.fanout_above_s) == ("work/area", 0.0)  # 0 is a value, not "unset"
     assert cfg.segment_s == Fraction(1, 10)  # exact, not the float nearest 0.1
+    assert {cfg: "one"}[cfg] == "one"  # hashable, so a face may key a cache by it
 
 
 @pytest.mark.parametrize("value", ["", "0"])
