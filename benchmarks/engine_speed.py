@@ -27,8 +27,9 @@ import av
 import numpy as np
 import torch
 
-from streamup.engine import build_upscaler, device
+from streamup.engine import device
 from streamup.options import UpscaleOptions
+from streamup.pipeline import build_upscaler
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "media" / "sr_gt_640x360.mkv"

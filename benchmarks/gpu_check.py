@@ -43,9 +43,10 @@ os.environ.setdefault("STREAMUP_WEIGHTS_DIR", str(REPO.parent / "shared" / "weig
 
 from benchmarks import common  # noqa: E402
 from benchmarks.measure import decode  # noqa: E402
-from streamup.engine import build_upscaler, device  # noqa: E402
+from streamup.engine import device  # noqa: E402
 from streamup.engine.upscaler import TorchUpscaler  # noqa: E402
 from streamup.options import UpscaleOptions  # noqa: E402
+from streamup.pipeline import build_upscaler  # noqa: E402
 from tests.engine.util import psnr, reference  # noqa: E402
 
 FOOTAGE = common.MEDIA / "bench_1920x1080_h264_aac.mp4"

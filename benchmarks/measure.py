@@ -68,7 +68,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     of the short clip first, for devices whose first calls tune kernels (cuDNN).
     """
     from streamup import upscale
-    from streamup.engine import build_upscaler
+    from streamup.pipeline import build_upscaler
 
     opts = options(args)
     start = time.perf_counter()
@@ -132,7 +132,7 @@ def timed_calls(call: Any, warmup: int, count: int, per: int = 1) -> dict[str, A
 
 def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     """``--warmup`` untimed calls, then ``--frames`` timed calls, each with one batch of ``batch_frames``."""
-    from streamup.engine import build_upscaler
+    from streamup.pipeline import build_upscaler
 
     start = time.perf_counter()
     upscaler = build_upscaler(options(args))
@@ -220,7 +220,7 @@ def run_pair(args: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from streamup.engine import build_upscaler
+    from streamup.pipeline import build_upscaler
 
     opts = options(args)
     engines = {f"engine x{s}": build_upscaler(dataclasses.replace(opts, scale=s)) for s in (4, 2)}

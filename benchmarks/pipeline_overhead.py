@@ -26,10 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("STREAMUP_SHARED", REPO.parent / "shared")) / "media"
 sys.path.insert(0, str(REPO))
 
-from streamup.engine import build_upscaler  # noqa: E402
 from streamup.media.demux import Decoder, VideoFrame  # noqa: E402
 from streamup.options import UpscaleOptions  # noqa: E402
-from streamup.pipeline import upscale  # noqa: E402
+from streamup.pipeline import build_upscaler, upscale  # noqa: E402
 
 # VmHWM (this process's own peak), not ru_maxrss: Linux carries the parent's peak into a child's
 # ru_maxrss across fork+exec, and this parent holds a loaded model.

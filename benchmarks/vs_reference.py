@@ -104,8 +104,8 @@ def rgb_parity(model: common.Model, clip: Path, scale: int, device: str) -> dict
 
     from benchmarks.measure import decode
     from benchmarks.reference import official
-    from streamup.engine import build_upscaler
     from streamup.options import UpscaleOptions
+    from streamup.pipeline import build_upscaler
     from tests.engine.util import psnr
 
     frames = decode(str(clip), PARITY_FRAMES)

@@ -5,23 +5,29 @@ The one call every face uses::
     from streamup import upscale, UpscaleOptions
     result = upscale("in.mp4", "out.mp4", UpscaleOptions(scale=2), progress=print)
 
-``upscale`` (and its ``Progress``/``UpscaleResult`` types) load torch on first use, so ``import streamup``
-stays cheap for tools that only need the version or the options.
+A caller that runs many videos builds the upscaler once and passes it in: ``build_upscaler(options)``, the
+one door to the engine's backends. ``Config`` is the environment read once (weights folders, offline,
+mirror, tier overrides...), for callers that read it themselves and pass it down.
+
+``upscale``, ``build_upscaler`` (and the ``Progress``/``UpscaleResult`` types) load torch on first use, so
+``import streamup`` stays cheap for tools that only need the version or the options.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from streamup.config import Config
 from streamup.errors import Cancelled, InputError, ModelError, OutputError, StreamupError, UsageError
 from streamup.options import UpscaleOptions
 from streamup.version import __version__
 
 if TYPE_CHECKING:
-    from streamup.pipeline import Progress, UpscaleResult, upscale
+    from streamup.pipeline import Progress, UpscaleResult, build_upscaler, upscale
 
 __all__ = [
     "Cancelled",
+    "Config",
     "InputError",
     "ModelError",
     "OutputError",
@@ -31,10 +37,11 @@ __all__ = [
     "UpscaleResult",
     "UsageError",
     "__version__",
+    "build_upscaler",
     "upscale",
 ]
 
-_LAZY = ("Progress", "UpscaleResult", "upscale")
+_LAZY = ("Progress", "UpscaleResult", "build_upscaler", "upscale")
 
 
 def __getattr__(name: str) -> Any:

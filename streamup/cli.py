@@ -2,7 +2,8 @@
 
 Scripts depend on its contract: exit 0 on success, 2 for bad usage or an input that is not a usable video,
 1 for other failures, 130/143 after SIGINT/SIGTERM (the run stops and leaves no output); every error is one
-line ``streamup: error: ...`` on stderr, with a traceback only under ``--debug``.
+line ``streamup: error: ...`` on stderr, with a traceback only under ``--debug``. The environment is read
+once, into the ``Config`` that ``main`` hands every command.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import NoReturn
 
-from streamup import config
+from streamup.config import Config
 from streamup.errors import Cancelled, StreamupError, UsageError
 from streamup.observe import JobRef, run_observed
-from streamup.options import UpscaleOptions
+from streamup.options import BACKENDS, DEVICES, PRECISIONS, SCALES, UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
 from streamup.version import __version__
@@ -39,7 +40,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
+    """The command line; ``cfg`` gives the defaults the environment sets (``--metrics-port``...; None:
+    read the environment now)."""
+    cfg = cfg or Config.from_environ()
     p = _Parser(prog="streamup", description="Upscale videos 2x/4x with Real-ESRGAN models, audio untouched.")
     p.add_argument("--version", action="version", version=f"streamup {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -47,16 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upscale", help="upscale INPUT into OUTPUT (container from OUTPUT's extension)")
     up.add_argument("input", metavar="INPUT", help="local path, s3://bucket/key or https:// URL")
     up.add_argument("output", metavar="OUTPUT", help="local path or s3://bucket/key (.mp4 .mov .mkv .webm)")
-    up.add_argument("--scale", type=int, choices=(2, 4), help="enlargement (default 2, or the tier's)")
-    up.add_argument("--device", choices=("auto", "cpu", "gpu"), help="where the model runs (default auto)")
+    up.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default 2, or the tier's)")
+    up.add_argument("--device", choices=DEVICES, help="where the model runs (default auto)")
     up.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
+    up.add_argument("--backend", choices=BACKENDS,
+                    help="what runs the model (default auto: lanczos for --model lanczos, else torch)")
     up.add_argument("--tier", choices=tuple(TIERS), help="defaults for device, scale, model, tile")
     up.add_argument("--tile", type=int, metavar="N", help="tile size in input pixels (0 = whole frames)")
     up.add_argument("--tile-pad", type=int, metavar="N", help="overlap around each tile in input pixels")
     up.add_argument("--batch", type=int, metavar="N", help="frames (or tiles) per forward pass")
     up.add_argument("--lanes", type=int, metavar="N",
                     help="concurrent forward passes; on a CPU each gets cores/N threads (default 2)")
-    up.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    up.add_argument("--precision", choices=PRECISIONS, default="auto")
     up.add_argument("--codec", metavar="NAME", help="video encoder (default per container; ffv1 = lossless)")
     up.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
     up.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
@@ -74,11 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--segment-seconds", type=float, metavar="S",
                     help="upscale in keyframe-aligned segments of about S seconds, then stitch them "
                          "(a re-run reuses finished segments; docs/fanout.md)")
-    up.add_argument("--metrics-port", type=int, default=os.environ.get(config.METRICS_PORT), metavar="PORT",
+    up.add_argument("--metrics-port", type=int, default=cfg.metrics_port, metavar="PORT",
                     help="serve Prometheus /metrics on this port while the run lasts")
-    up.add_argument("--metrics-linger", type=float, default=os.environ.get(config.METRICS_LINGER, "0"),
+    up.add_argument("--metrics-linger", type=float, default=cfg.metrics_linger_s,
                     metavar="S", help="keep /metrics up S seconds after the run, for a last scrape")
-    up.add_argument("--pushgateway", default=os.environ.get(config.PUSHGATEWAY), metavar="URL",
+    up.add_argument("--pushgateway", default=cfg.pushgateway, metavar="URL",
                     help="push the final metrics to this Prometheus Pushgateway, grouped by job id")
 
     doc = sub.add_parser("doctor", help="check torch, CUDA, bf16, PyAV codecs and weights")
@@ -95,12 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
-    """Explicit flags win; a tier fills what the flags left unset; the engine decides the rest."""
+def options_from_args(args: argparse.Namespace, cfg: Config | None = None) -> UpscaleOptions:
+    """Explicit flags win; a tier (with ``cfg``'s overrides; None: the environment's) fills what the flags
+    left unset; the engine decides the rest."""
     return options_for(
         args.tier,
+        cfg,
         scale=args.scale,
         model=args.model,
+        backend=args.backend,
         device=args.device,
         precision=args.precision,
         require_gpu=args.require_gpu,
@@ -118,10 +127,10 @@ def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
     )
 
 
-def _upscale(args: argparse.Namespace) -> int:
+def _upscale(args: argparse.Namespace, cfg: Config) -> int:
     from streamup import metrics  # prometheus_client and PyAV: not for `--help`
 
-    options = options_from_args(args)
+    options = options_from_args(args, cfg)
     job = JobRef(id=_job_id(args.output), tier=args.tier or "none", device=options.device)
     cancel = threading.Event()
     received: list[int] = []
@@ -139,7 +148,7 @@ def _upscale(args: argparse.Namespace) -> int:
         reporter = BarProgress(sys.stderr) if tty else LogProgress()
     try:
         with metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
-                              linger_s=args.metrics_linger, stop=cancel) as observers:
+                              linger_s=args.metrics_linger, stop=cancel, host=cfg.http_host) as observers:
             if args.segment_seconds:
                 from fractions import Fraction
 
@@ -149,7 +158,7 @@ def _upscale(args: argparse.Namespace) -> int:
                                    job=job, observers=observers, progress=reporter, cancel=cancel)
             else:
                 result = run_observed(job, observers, args.input, args.output, options, progress=reporter,
-                                      cancel=cancel)
+                                      cancel=cancel, config=cfg)
     except Cancelled as e:
         signum = received[0] if received else signal.SIGINT
         err = Cancelled(f"{e} ({signal.Signals(signum).name})")
@@ -177,10 +186,10 @@ def _job_id(output: str) -> str:
     return os.path.basename(output.split("?", 1)[0]) or output
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace, cfg: Config) -> int:
     from streamup import doctor
 
-    checks = doctor.run(args.weights_dir)
+    checks = doctor.run(args.weights_dir, cfg)
     for c in checks:
         print(f"{c.status:<4} {c.name}: {c.detail}")
     failed = [c.name for c in checks if c.status == "FAIL"]
@@ -190,15 +199,15 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(args: argparse.Namespace) -> int:
+def _models(args: argparse.Namespace, cfg: Config) -> int:
     from streamup.engine import weights
 
     if args.action == "download":
         if not args.name:
             raise UsageError("models download needs a NAME (see `streamup models`)")
-        print(weights.download(args.name))
+        print(weights.download(args.name, config=cfg))
         return 0
-    for m in weights.list_models(args.weights_dir):
+    for m in weights.list_models(args.weights_dir, config=cfg):
         where = "not downloaded"
         if m.path:
             where = f"{m.path} ({m.source}, {'checksum ok' if m.sha_ok else 'CHECKSUM MISMATCH'})"
@@ -210,7 +219,7 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-def _worker(args: argparse.Namespace) -> int:
+def _worker(args: argparse.Namespace, cfg: Config) -> int:
     """The worker with its metrics: one observer for all its jobs, ``/metrics`` beside its health routes."""
     from streamup import metrics
 
@@ -218,17 +227,19 @@ def _worker(args: argparse.Namespace) -> int:
     return worker_cli.run(args, [observer], {"/metrics": observer.route})
 
 
-COMMANDS = {"upscale": _upscale, "doctor": _doctor, "models": _models, "worker": _worker}
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "upscale": _upscale, "doctor": _doctor, "models": _models, "worker": _worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        args = _parser().parse_args(argv)
+        cfg = Config.from_environ(os.environ)
+        args = _parser(cfg).parse_args(argv)
         configure_logging(getattr(args, "log_format", "text"), sys.stderr)
         if debug:
             log.setLevel(logging.DEBUG)
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command](args, cfg)
     except StreamupError as e:
         if debug:
             traceback.print_exc()

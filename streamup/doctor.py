@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from streamup.config import Config
 from streamup.media.mux import EncodeSettings, encoder_options
 
 # Codecs a default job may need: encoders for every container's default, decoders for common inputs.
@@ -64,9 +65,9 @@ def _codec_checks() -> list[Check]:
     return checks
 
 
-def _engine_checks(weights_dirs: Sequence[str]) -> list[Check]:
+def _engine_checks(weights_dirs: Sequence[str], config: Config) -> list[Check]:
     from streamup.engine import device, weights
-    from streamup.engine.factory import DEFAULT_MODEL
+    from streamup.engine.backends import DEFAULT_MODEL
 
     info = device.describe()
     checks = [Check("torch", "ok", f"torch {info['torch']} (CUDA build {info['cuda_build'] or 'none'})")]
@@ -77,7 +78,7 @@ def _engine_checks(weights_dirs: Sequence[str]) -> list[Check]:
     bf16 = "native bf16" if info["cpu_bf16_fast"] else "no native bf16 (fp32 is faster here)"
     checks.append(Check("cpu", "ok", f"{info['cpu_capability']}, {info['cpu_threads']} threads, {bf16}"))
     checks.append(Check("auto placement", "ok", f"{info['auto_device']} {info['auto_precision']}"))
-    for m in weights.list_models(weights_dirs):
+    for m in weights.list_models(weights_dirs, config=config):
         required = m.name == DEFAULT_MODEL
         if m.path is None:
             status, detail = ("FAIL" if required else "note"), "not present (downloaded on first use)"
@@ -89,6 +90,6 @@ def _engine_checks(weights_dirs: Sequence[str]) -> list[Check]:
     return checks
 
 
-def run(weights_dirs: Sequence[str] = ()) -> list[Check]:
-    """All checks; the installation is usable when none is ``FAIL``."""
-    return _engine_checks(weights_dirs) + _codec_checks()
+def run(weights_dirs: Sequence[str], config: Config) -> list[Check]:
+    """All checks; the installation is usable when none is ``FAIL``. ``config`` says where weights are."""
+    return _engine_checks(weights_dirs, config) + _codec_checks()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
-import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -272,14 +271,15 @@ def _torch_version() -> str:
 
 @contextlib.contextmanager
 def one_shot(job_id: str, *, port: int | None, pushgateway: str | None, linger_s: float,
-             stop: threading.Event, host: str | None = None) -> Iterator[list[Observer]]:
+             stop: threading.Event, host: str = config.HTTP_HOST_DEFAULT) -> Iterator[list[Observer]]:
     """Metrics for one CLI run: the observers to hand ``run_observed`` (none when neither ``port`` nor
     ``pushgateway`` is given, so a plain run pays nothing).
 
-    With ``port``, ``/metrics`` is served for the whole run and for ``linger_s`` seconds after it, so a
-    scraper sees the final values of a run shorter than its scrape interval; ``stop`` (the CLI's cancel
-    event, set by SIGINT/SIGTERM) ends the wait early. With ``pushgateway`` the final values are pushed when
-    the run ends, however it ends. A failed push is a warning, never the run's outcome.
+    With ``port``, ``/metrics`` is served on ``host`` (the face's ``Config.http_host``) for the whole run
+    and for ``linger_s`` seconds after it, so a scraper sees the final values of a run shorter than its
+    scrape interval; ``stop`` (the CLI's cancel event, set by SIGINT/SIGTERM) ends the wait early. With
+    ``pushgateway`` the final values are pushed when the run ends, however it ends. A failed push is a
+    warning, never the run's outcome.
     """
     if port is None and not pushgateway:
         yield []
@@ -287,7 +287,6 @@ def one_shot(job_id: str, *, port: int | None, pushgateway: str | None, linger_s
     metrics = process_metrics()
     server: HttpServer | None = None
     if port is not None:
-        host = host or os.environ.get(config.HTTP_HOST, config.HTTP_HOST_DEFAULT)
         try:
             server = serve(host, port, {"/metrics": metrics.route})
         except OSError as e:  # taken, or not an address of this machine: a usage error, before any work

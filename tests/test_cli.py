@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamup.cli import _parser, options_from_args
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.tiers import get_tier
 from tests.conftest import REPO, SHARED_WEIGHTS, media
@@ -94,6 +95,10 @@ def test_bad_input_is_one_line_and_no_output(tmp_path: Path, name: str, code: in
         (["upscale", "IN", "OUT.mp4", "--preset", "warp9"], 2, "unknown --preset 'warp9' for libx264"),
         (["upscale", "IN", "OUT.mkv", "--codec", "nosuchcodec"], 2, "codec 'nosuchcodec' cannot be used"),
         (["upscale", "IN", "OUT.mp4", "--model", "nosuchmodel"], 2, "unknown model"),
+        (["upscale", "IN", "OUT.mp4", "--backend", "lanczos", "--model", "RealESRGAN_x4plus"], 2,
+         "backend lanczos does not run model 'RealESRGAN_x4plus'"),
+        (["upscale", "IN", "OUT.mp4", "--backend", "tensorrt"], 2, "invalid choice"),
+        (["upscale", "IN", "OUT.mp4", "--lanes", "0"], 2, "lanes must be a whole number of at least 1"),
         (["frobnicate"], 2, "invalid choice"),
     ],
 )
@@ -125,24 +130,47 @@ def test_signal_mid_run_stops_and_leaves_no_output(tmp_path: Path, signum: int, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tier_table_env_override_and_explicit_flags() -> None:
-    parse = _parser().parse_args
-    basic = options_from_args(parse(["upscale", "i.mp4", "o.mp4", "--tier", "basic"]))
+def test_tier_table_and_explicit_flags() -> None:
+    cfg = Config()
+    parse = _parser(cfg).parse_args
+    basic = options_from_args(parse(["upscale", "i.mp4", "o.mp4", "--tier", "basic"]), cfg)
     assert (basic.device, basic.scale, basic.model) == ("cpu", 2, "realesr-animevideov3")
     pro_args = ["upscale", "i", "o.mp4", "--tier", "pro", "--scale", "2", "--tile", "128"]
-    pro = options_from_args(parse(pro_args))
+    pro = options_from_args(parse(pro_args), cfg)
     assert (pro.device, pro.scale, pro.tile, pro.model) == ("gpu", 2, 128, "RealESRGAN_x4plus")
-    assert options_from_args(parse(["upscale", "i.mp4", "o.mp4"])).scale == 2
+    plain = options_from_args(parse(["upscale", "i.mp4", "o.mp4", "--backend", "lanczos"]), cfg)
+    assert (plain.scale, plain.backend, plain.model) == (2, "lanczos", None)
 
 
-def test_tier_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STREAMUP_TIER_BASIC_MODEL", "RealESRGAN_x4plus_anime_6B")
-    monkeypatch.setenv("STREAMUP_TIER_STANDARD_TILE", "256")
-    assert get_tier("basic").model == "RealESRGAN_x4plus_anime_6B"
-    assert get_tier("standard").tile == 256
-    monkeypatch.setenv("STREAMUP_TIER_PRO_SCALE", "four")
+def test_the_environment_read_once_sets_tiers_and_metric_defaults() -> None:
+    cfg = Config.from_environ({"STREAMUP_TIER_BASIC_MODEL": "RealESRGAN_x4plus_anime_6B",
+                               "STREAMUP_TIER_STANDARD_TILE": "256", "STREAMUP_METRICS_PORT": "9401",
+                               "STREAMUP_METRICS_LINGER": "3", "STREAMUP_PUSHGATEWAY": "http://127.0.0.1:9091"})
+    args = _parser(cfg).parse_args(["upscale", "i.mp4", "o.mp4", "--tier", "basic"])
+    assert (args.metrics_port, args.metrics_linger, args.pushgateway) == (9401, 3.0, "http://127.0.0.1:9091")
+    assert options_from_args(args, cfg).model == "RealESRGAN_x4plus_anime_6B"
+    assert get_tier("standard", cfg).tile == 256
     with pytest.raises(UsageError, match="STREAMUP_TIER_PRO_SCALE"):
-        get_tier("pro")
+        get_tier("pro", Config.from_environ({"STREAMUP_TIER_PRO_SCALE": "four"}))
+
+
+def test_a_bad_environment_variable_is_one_line(tmp_path: Path) -> None:
+    done = run("upscale", str(media("sr_input_x4_160x90.mkv")), str(tmp_path / "o.mp4"),
+               env={"STREAMUP_METRICS_PORT": "soon"})
+    assert done.returncode == 2
+    assert "STREAMUP_METRICS_PORT must be a number, got 'soon'" in _error_line(done.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backend_lanczos_alone_is_the_preview(tmp_path: Path) -> None:
+    out = tmp_path / "o.mkv"
+    done = run("upscale", str(media("sr_input_x4_160x90.mkv")), str(out), "--backend", "lanczos",
+               "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stderr.splitlines()[-1])
+    assert (final["frames"], final["model"], final["scale"]) == (48, "lanczos", 2)
+    v = probe.video(out)
+    assert (v["width"], v["height"]) == (320, 180)
 
 
 def test_doctor_passes_here_and_fails_on_corrupt_weights(tmp_path: Path) -> None:

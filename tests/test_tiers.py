@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.tiers import options_for, tier_for
 
@@ -31,15 +32,24 @@ def test_explicit_options_win_and_the_tier_fills_the_rest() -> None:
     assert (plain.device, plain.scale, plain.model) == ("auto", 2, "lanczos")
 
 
-def test_the_environment_retunes_a_tier(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STREAMUP_TIER_BASIC_MODEL", "lanczos")
-    monkeypatch.setenv("STREAMUP_TIER_BASIC_TILE", "128")
-    assert tier_for("cpu", 2).model == "lanczos"
-    opts = options_for("basic")
+def test_the_environment_retunes_a_tier() -> None:
+    cfg = Config.from_environ({"STREAMUP_TIER_BASIC_MODEL": "lanczos", "STREAMUP_TIER_BASIC_TILE": "128"})
+    assert tier_for("cpu", 2, cfg).model == "lanczos"
+    opts = options_for("basic", cfg)
     assert (opts.model, opts.tile) == ("lanczos", 128)
-    monkeypatch.setenv("STREAMUP_TIER_BASIC_TILE", "big")
+    assert options_for("standard", cfg).tile is None  # another tier's override is not this one's
     with pytest.raises(UsageError, match="STREAMUP_TIER_BASIC_TILE must be a number"):
-        options_for("basic")
+        options_for("basic", Config.from_environ({"STREAMUP_TIER_BASIC_TILE": "big"}))
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("STREAMUP_TIER_BASIC_MODLE", "lanczos", "STREAMUP_TIER_BASIC_MODLE: a tier has no 'modle'"),
+    ("STREAMUP_TIER_BASIC_SCALE", "3", "scale must be one of 2, 4, got 3"),
+    ("STREAMUP_TIER_BASIC_DEVICE", "tpu", "device must be one of auto, cpu, gpu, got 'tpu'"),
+])
+def test_an_override_that_cannot_apply_is_a_usage_error(variable: str, value: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        options_for("basic", Config.from_environ({variable: value}))
 
 
 def test_an_unknown_tier_or_option_is_a_usage_error() -> None:

@@ -1,7 +1,9 @@
-"""The upscaling engine: weights, devices, tiling and networks behind ``build_upscaler(options)``.
+"""The upscaling engine: backends (``backends.TABLE``), weights, devices, tiling and networks.
 
-Only re-exports. They resolve on first use, because ``streamup.engine.factory`` imports torch (seconds):
-``streamup models`` and ``doctor`` read the manifest (``registry``, ``weights``) without paying for it.
+The door to it is ``streamup.pipeline.build_upscaler(options)`` (also ``streamup.build_upscaler``), which
+calls ``backends.build``. This module only re-exports; they resolve on first use, because the torch backend
+(``streamup.engine.factory``) imports torch (seconds): ``streamup models`` and ``doctor`` read the manifest
+(``registry``, ``weights``) and the backend table without paying for it.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from streamup.engine.backends import DEFAULT_MODEL, TABLE, Backend
     from streamup.engine.base import FrameUpscaler
-    from streamup.engine.factory import DEFAULT_MODEL, build_upscaler, default_tiling, loaded_model
+    from streamup.engine.factory import default_tiling, loaded_model
 
-__all__ = ["DEFAULT_MODEL", "FrameUpscaler", "build_upscaler", "default_tiling", "loaded_model"]
+__all__ = ["DEFAULT_MODEL", "TABLE", "Backend", "FrameUpscaler", "default_tiling", "loaded_model"]
 
-_FROM = {"FrameUpscaler": "streamup.engine.base", **dict.fromkeys(
-    ("DEFAULT_MODEL", "build_upscaler", "default_tiling", "loaded_model"), "streamup.engine.factory")}
+_FROM = {
+    "FrameUpscaler": "streamup.engine.base",
+    **dict.fromkeys(("DEFAULT_MODEL", "TABLE", "Backend"), "streamup.engine.backends"),
+    **dict.fromkeys(("default_tiling", "loaded_model"), "streamup.engine.factory"),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -20,11 +20,10 @@ from streamup.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: The cores torch's CPU kernels may use (its own default, which honours OMP_NUM_THREADS and the CPU
 #: affinity), read before streamup splits them between lanes (``use_cpu_lanes``).
 CPU_CORES = torch.get_num_threads()
-DEVICES = ("auto", "cpu", "gpu")
+#: The torch dtype of each precision ``options.PRECISIONS`` names (all but ``auto``).
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -66,13 +65,10 @@ def cpu_bf16_fast() -> bool:
 
 
 def choose(device: str = "auto", precision: str = "auto", require_gpu: bool = False) -> Placement:
-    """The placement for a request, falling back from GPU to CPU with a warning unless ``require_gpu``."""
-    if device not in DEVICES:
-        raise UsageError(f"unknown device {device!r}: one of {', '.join(DEVICES)}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}: one of {', '.join(PRECISIONS)}")
-    if device == "cpu" and require_gpu:
-        raise UsageError("--require-gpu contradicts --device cpu")
+    """The placement for a request, falling back from GPU to CPU with a warning unless ``require_gpu``.
+
+    The values come from ``UpscaleOptions``, which has checked them against ``options.DEVICES`` and
+    ``options.PRECISIONS``; what is left to refuse depends on this machine."""
     cuda = torch.cuda.is_available()
     if require_gpu and not cuda:
         raise UsageError(f"--require-gpu: no CUDA device available (torch {torch.__version__})")

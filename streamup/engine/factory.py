@@ -1,29 +1,27 @@
-"""``build_upscaler(options)``: the one door from options to a FrameUpscaler.
+"""The torch backend's builder (``backends.TABLE["torch"]``): options to a ``TorchUpscaler``.
 
-It turns options into a FrameUpscaler: which weights (``weights``), what they are (``loader``), where and in
-what precision they run (``device``), how frames are cut and batched (``tiling``, ``upscaler``). Networks are
-loaded once per process and shared, keyed by file, device and precision, so a worker that runs many jobs
-reads and places each model once.
+It decides which weights (``weights``), what they are (``loader``), where and in what precision they run
+(``device``), how frames are cut and batched (``tiling``, ``upscaler``). Networks are loaded once per process
+and shared, keyed by file, device and precision, so a worker that runs many jobs reads and places each model
+once. The options arrive checked (``UpscaleOptions``) and with their model named (``backends.choose``).
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import spandrel
 import torch
 
 from streamup.engine import device as device_mod
 from streamup.engine import loader, registry, tiling, weights
-from streamup.engine.base import FrameUpscaler
-from streamup.engine.lanczos import LanczosUpscaler
 from streamup.engine.upscaler import TorchUpscaler
-from streamup.errors import UsageError
 from streamup.options import UpscaleOptions
 
-DEFAULT_MODEL = "realesr-animevideov3"
-SCALES = (2, 4)
+if TYPE_CHECKING:
+    from streamup.config import Config
 
 _lock = threading.Lock()
 _models: dict[tuple[str, str, str], spandrel.ImageModelDescriptor] = {}
@@ -58,25 +56,20 @@ def loaded_model(path: Path, placement: device_mod.Placement) -> spandrel.ImageM
     return model
 
 
-def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
-    """The upscaler for a run; raises ModelError/UsageError (one line) for anything unusable."""
-    if options.scale not in SCALES:
-        raise UsageError(f"scale must be one of {', '.join(map(str, SCALES))}, got {options.scale}")
-    if options.lanes is not None and options.lanes < 1:
-        raise UsageError(f"lanes must be at least 1, got {options.lanes}")
-    name = options.model or DEFAULT_MODEL
-    if name == "lanczos":
-        return LanczosUpscaler(options.scale)
+def build(options: UpscaleOptions, config: Config) -> TorchUpscaler:
+    """The torch upscaler for a run of ``options.model``; ModelError (one line) for unusable weights."""
+    assert options.model is not None  # backends.choose names it
+    name = options.model
     info = registry.model_info(name)
     if (
         options.scale == 2
         and info
         and info.x2_sibling
-        and weights.find_local(info.x2_sibling, options.weights_dirs)
+        and weights.find_local(info.x2_sibling, options.weights_dirs, config=config)
     ):
         name = info.x2_sibling  # same recipe trained for x2: native output and a quarter of the compute
     placement = device_mod.choose(options.device, options.precision, options.require_gpu)
-    path = weights.resolve(name, options.weights_dirs)
+    path = weights.resolve(name, options.weights_dirs, config=config)
     model = loaded_model(path, placement)
     loader.check_scale(model, path, options.scale)
     tile, pad, batch, max_pixels = default_tiling(model, placement)

@@ -6,6 +6,8 @@ official release file into the cache. A job never half-uses a download: the file
 checked against the manifest and only then renamed into place, so the cache holds verified files or nothing.
 ``STREAMUP_OFFLINE=1`` forbids the download (air-gapped workers fail fast with the fetch command instead).
 ``STREAMUP_WEIGHTS_MIRROR`` replaces the release base URL (``<mirror>/<release>/<file>``): internal mirrors.
+Those variables arrive read, as a ``streamup.config.Config`` the caller passes in; this module never looks
+at the environment.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamup import config
+from streamup.config import Config
 from streamup.engine.registry import DATA_DIR, ModelInfo, model_info, official_models, sha256_of
 from streamup.errors import ModelError
 
@@ -49,28 +51,20 @@ DOWNLOAD_TIMEOUT_S = 30.0
 MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 
 
-def cache_dir() -> Path:
-    """The per-user download cache, following the XDG base-directory spec."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "streamup" / "weights"
-
-
-def search_dirs(weights_dirs: Sequence[str | Path] = ()) -> list[tuple[Path, str]]:
+def search_dirs(weights_dirs: Sequence[str | Path], *, config: Config) -> list[tuple[Path, str]]:
     """The folders searched for a named model, in order, each with the name of its step."""
-    dirs = [(Path(d).expanduser(), "weights-dir") for d in weights_dirs]
-    env = os.environ.get(config.WEIGHTS_DIR, "")
-    dirs += [(Path(d).expanduser(), "weights-dir") for d in env.split(os.pathsep) if d]
-    dirs.append((cache_dir(), "cache"))
+    dirs = [(Path(d).expanduser(), "weights-dir") for d in (*weights_dirs, *config.weights_dirs)]
+    dirs.append((config.weights_cache, "cache"))
     dirs.append((DATA_DIR, "bundled"))
     return dirs
 
 
-def find_local(name: str, weights_dirs: Sequence[str | Path] = ()) -> tuple[Path, str] | None:
+def find_local(name: str, weights_dirs: Sequence[str | Path], *, config: Config) -> tuple[Path, str] | None:
     """The first local copy of an official model and the step that found it; never downloads."""
     info = model_info(name)
     if info is None:
         return None
-    for folder, source in search_dirs(weights_dirs):
+    for folder, source in search_dirs(weights_dirs, config=config):
         candidate = folder / info.file
         if candidate.is_file():
             return candidate, source
@@ -82,7 +76,7 @@ def is_path_like(model: str) -> bool:
     return os.sep in model or "/" in model or model.lower().endswith(MODEL_SUFFIXES)
 
 
-def resolve(model: str, weights_dirs: Sequence[str | Path] = ()) -> Path:
+def resolve(model: str, weights_dirs: Sequence[str | Path], *, config: Config) -> Path:
     """The weights file for a model name or path, downloading an official model if nothing local has it."""
     if is_path_like(model):
         path = Path(model).expanduser()
@@ -93,31 +87,31 @@ def resolve(model: str, weights_dirs: Sequence[str | Path] = ()) -> Path:
     if info is None:
         names = ", ".join(official_models())
         raise ModelError(f"unknown model {model!r}: not a file and not one of {names} (or lanczos)")
-    found = find_local(model, weights_dirs)
+    found = find_local(model, weights_dirs, config=config)
     if found:
         return found[0]
-    if os.environ.get(config.OFFLINE, "") not in ("", "0"):
-        raise _not_found(info, weights_dirs, "not downloaded: STREAMUP_OFFLINE is set")
+    if config.offline:
+        raise _not_found(info, weights_dirs, config, "not downloaded: STREAMUP_OFFLINE is set")
     try:
-        return download(model)
+        return download(model, config=config)
     except ModelError as exc:
-        raise _not_found(info, weights_dirs, f"download failed: {exc}") from exc
+        raise _not_found(info, weights_dirs, config, f"download failed: {exc}") from exc
 
 
-def _not_found(info: ModelInfo, weights_dirs: Sequence[str | Path], why: str) -> ModelError:
-    looked = ", ".join(str(d) for d, _ in search_dirs(weights_dirs))
+def _not_found(info: ModelInfo, weights_dirs: Sequence[str | Path], config: Config, why: str) -> ModelError:
+    looked = ", ".join(str(d) for d, _ in search_dirs(weights_dirs, config=config))
     return ModelError(
         f"model {info.name} ({info.file}) not found in {looked}; {why}; "
         f"fetch it with `streamup models download {info.name}`"
     )
 
 
-def download_url(info: ModelInfo) -> str:
-    mirror = os.environ.get(config.WEIGHTS_MIRROR, "").rstrip("/")
+def download_url(info: ModelInfo, mirror: str) -> str:
+    """Where the release file is fetched from: ``mirror`` (``STREAMUP_WEIGHTS_MIRROR``) or GitHub."""
     return f"{mirror}/{info.release}/{info.file}" if mirror else info.url
 
 
-def download(name: str, dest: Path | None = None, *, progress: bool = True) -> Path:
+def download(name: str, dest: Path | None = None, *, config: Config, progress: bool = True) -> Path:
     """Fetch an official model into the cache (or ``dest``), verified by SHA-256, renamed into place.
 
     A checksum mismatch or a broken connection leaves nothing behind: the bytes go to a temporary file in the
@@ -126,12 +120,12 @@ def download(name: str, dest: Path | None = None, *, progress: bool = True) -> P
     info = model_info(name)
     if info is None:
         raise ModelError(f"unknown model {name!r}: one of {', '.join(official_models())}")
-    folder = dest or cache_dir()
+    folder = dest or config.weights_cache
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / info.file
     if target.is_file() and info.checksum_ok(sha256_of(target)):
         return target  # already there and verified: downloading again would only cost time
-    url = download_url(info)
+    url = download_url(info, config.weights_mirror)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{info.file}.", suffix=".partial", dir=folder)
     tmp = Path(tmp_name)
     try:
@@ -164,11 +158,11 @@ def _stream(url: str, out, info: ModelInfo, progress: bool) -> str:
     return digest.hexdigest()
 
 
-def list_models(weights_dirs: Sequence[str | Path] = ()) -> list[ModelStatus]:
+def list_models(weights_dirs: Sequence[str | Path], *, config: Config) -> list[ModelStatus]:
     """Every official model, its scale, and where it resolves without downloading anything."""
     statuses = []
     for info in official_models().values():
-        found = find_local(info.name, weights_dirs)
+        found = find_local(info.name, weights_dirs, config=config)
         path, source = found if found else (None, None)
         statuses.append(
             ModelStatus(

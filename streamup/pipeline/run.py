@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
+from streamup.config import Config
 from streamup.engine.alpha import AlphaUpscaler
 from streamup.errors import Cancelled
 from streamup.media import mux
@@ -119,6 +120,7 @@ def upscale(
     metadata: Mapping[str, str] | None = None,
     exclusive: bool = False,
     span: tuple[Fraction | None, Fraction | None] | None = None,
+    config: Config | None = None,
 ) -> UpscaleResult:
     """Upscale ``source`` into ``destination`` (local paths or any URI ``streamup.storage`` knows).
 
@@ -133,6 +135,7 @@ def upscale(
     first. ``span`` = (start, end) in seconds of the source's timeline (``None``: open end) upscales only
     the frames shown in [start, end), video only, with the source's timestamps and x264's ``stitchable``:
     one segment of a fanned-out job (``streamup.fanout``), which is why it seeks instead of decoding all.
+    ``config`` (the face's settings, read once) reaches ``build_upscaler`` when no ``upscaler`` is given.
     """
     options = options or UpscaleOptions()
     mux.container_for(extension(destination))  # a bad extension is a usage error before any work
@@ -144,7 +147,8 @@ def upscale(
         try:
             if span is not None:
                 decoder.seek(*span)
-            upscaler = AlphaUpscaler(upscaler or build_upscaler(options))  # RGBA sources: alpha beside RGB
+            # RGBA sources: alpha beside RGB
+            upscaler = AlphaUpscaler(upscaler or build_upscaler(options, config))
             oom_before = upscaler.oom_retries
             tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
                     "streamup-version": __version__, **(metadata or {})}
@@ -190,12 +194,15 @@ def upscale(
     )
 
 
-def build_upscaler(options: UpscaleOptions) -> FrameUpscaler:
-    """The engine's upscaler, imported on first use: importing torch takes seconds, and an unusable input
-    should be refused before that."""
-    from streamup.engine.factory import build_upscaler as build
+def build_upscaler(options: UpscaleOptions, config: Config | None = None) -> FrameUpscaler:
+    """The upscaler for ``options``, from the engine's backend table (``streamup.engine.backends``): the
+    one door for faces and library users (a worker builds one and shares it across jobs). ``config`` says
+    where weights come from; None reads the environment now (``Config.from_environ``). The engine is
+    imported on first use: importing torch takes seconds, and an unusable input should be refused before
+    that."""
+    from streamup.engine import backends
 
-    return build(options)
+    return backends.build(options, config or Config.from_environ())
 
 
 def default_device() -> str:

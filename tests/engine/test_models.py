@@ -10,12 +10,13 @@ import torch
 from spandrel.architectures.Compact import Compact
 from spandrel.architectures.ESRGAN import ESRGAN
 
-from streamup.engine import build_upscaler, loaded_model
+from streamup.engine import loaded_model
 from streamup.engine.device import choose
 from streamup.engine.lanczos import LanczosUpscaler
 from streamup.engine.loader import load_sr_model
-from streamup.errors import ModelError, UsageError
+from streamup.errors import ModelError
 from streamup.options import UpscaleOptions
+from streamup.pipeline import build_upscaler
 from tests.conftest import SHARED_WEIGHTS
 from tests.engine.util import psnr, reference
 
@@ -78,11 +79,9 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
     assert "not found" in _one_line(exc, missing)
 
 
-def test_unknown_name_and_bad_scale_are_usage_errors() -> None:
+def test_an_unknown_name_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="unknown model 'RealESRGAN_x3'"):
         build_upscaler(UpscaleOptions(model="RealESRGAN_x3"))
-    with pytest.raises(UsageError, match="scale must be one of 2, 4"):
-        build_upscaler(UpscaleOptions(scale=3))
 
 
 def test_lanczos_needs_no_model() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamup.engine import build_upscaler
 from streamup.options import UpscaleOptions
+from streamup.pipeline import build_upscaler
 from tests.engine.util import psnr, reference
 
 CASES = sorted(k for k in reference() if not k.startswith(("input/", "meta/")))

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from streamup.engine import build_upscaler, tiling
+from streamup.engine import tiling
 from streamup.engine.upscaler import TorchUpscaler
 from streamup.options import UpscaleOptions
+from streamup.pipeline import build_upscaler
 from tests.conftest import media
 from tests.engine.util import psnr
 
