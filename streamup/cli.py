@@ -220,11 +220,13 @@ def _one_line(e: BaseException) -> str:
 
 
 def _worker(args: argparse.Namespace, cfg: Config) -> int:
-    """The worker with its metrics: one observer for all its jobs, ``/metrics`` beside its health routes."""
+    """The worker composed: its metrics (one observer for all its jobs, ``/metrics`` beside its health
+    routes) and the fan-out as a job hook; the worker imports neither."""
     from streamup import metrics
+    from streamup.fanout import hook as fanout
 
     observer = metrics.process_metrics()
-    return worker_cli.run(args, [observer], {"/metrics": observer.route})
+    return worker_cli.run(args, [observer], {"/metrics": observer.route}, job_hooks=[fanout.handle])
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {

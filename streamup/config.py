@@ -46,6 +46,13 @@ METRICS_LINGER = "STREAMUP_METRICS_LINGER"
 SQS_QUEUE_URL = "SQS_QUEUE_URL"
 S3_BUCKET_NAME = "S3_BUCKET_NAME"
 STATUS_QUEUE_URL = "STATUS_QUEUE_URL"
+#: Shortest hold (seconds) of a running job's message per heartbeat (``--min-lease-seconds``), whatever the
+#: queue's visibility timeout: a consumer thread starved of CPU for a few seconds (a loaded 2-core machine, a
+#: job thread holding the GIL) must not let a running message reach another worker; a dead worker's
+#: messages come back after at most this long.
+MIN_LEASE_SECONDS = "STREAMUP_MIN_LEASE_SECONDS"
+MIN_LEASE_SECONDS_DEFAULT = 30
+
 # -- fan-out (one long video over many workers: streamup.fanout, docs/fanout.md) ----------------------------
 WORK_PREFIX = "STREAMUP_WORK_PREFIX"
 WORK_PREFIX_DEFAULT = "streamup-work"

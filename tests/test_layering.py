@@ -138,3 +138,33 @@ def test_the_import_scan_sees_what_it_must() -> None:
         "    from streamup.media import mux\n")
     assert sorted(_all_imports(tree)) == [("av", False), ("streamup.engine.base.FrameUpscaler", True),
                                           ("streamup.media.mux", False), ("typing.TYPE_CHECKING", False)]
+
+
+#: The worker's only transport module: the one place in ``streamup.worker`` that may speak AWS.
+WORKER_TRANSPORT = "streamup.worker.sqs"
+AWS = ("boto3", "botocore", "streamup.storage.aws")
+
+
+def _imports_of(package: str) -> dict[str, list[str]]:
+    """Module of ``package`` → every name it imports (in functions and under ``TYPE_CHECKING`` too)."""
+    found: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = _module(path)
+        if _within(name, (package,)):
+            found[name] = [target for target, _ in _all_imports(ast.parse(path.read_text()))]
+    return found
+
+
+def test_the_worker_never_imports_the_fan_out() -> None:
+    """The fan-out is a job hook the CLI plugs into the worker; the worker does not know it exists."""
+    found = {(m, t) for m, ts in _imports_of("streamup.worker").items() for t in ts
+             if _within(t, ("streamup.fanout",))}
+    assert sorted(found) == []
+
+
+def test_only_the_worker_transport_speaks_aws() -> None:
+    """The worker's logic speaks of a ``JobQueue``; boto, botocore and the AWS helper stay in ``sqs``."""
+    imports = _imports_of("streamup.worker")
+    assert WORKER_TRANSPORT in imports and any(_within(t, AWS) for t in imports[WORKER_TRANSPORT])
+    found = {(m, t) for m, ts in imports.items() if m != WORKER_TRANSPORT for t in ts if _within(t, AWS)}
+    assert sorted(found) == []

@@ -15,20 +15,20 @@ PROGRESS after each segment (the share of all frames whose segment is recorded),
 FAILED once: the first permanent segment failure creates ``failed.json`` exclusively, and only that
 creator sends the event; the other segments then end quietly.
 
-Segment messages are sent from the job thread with its own SQS client (the worker's consumer thread owns
-only its receive/delete/visibility calls), before the parent message is deleted: a worker killed in between
-sends them again on redelivery, and the duplicates find their segments done.
+It is a worker job hook (``streamup.worker.hooks``), plugged in by ``streamup.cli``; it never touches the
+queue. The segment messages it wants sent go back in its answer (``Handled.sends``) and the worker's consumer
+sends them through its job queue before it deletes the parent message: a worker killed in between sends
+them again on redelivery, and the duplicates find their segments done. The job's model is asked for
+(``context.upscaler()``) only when a segment runs or the stitch names it, so a parent is planned without
+loading a model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -39,13 +39,13 @@ from streamup.fanout.plan import NotSplittable, Plan
 from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
 from streamup.fanout.workarea import WorkArea
-from streamup.observe import JobRef, Observer
-from streamup.options import UpscaleOptions
+from streamup.observe import JobRef
 from streamup.pipeline.remux import probe_duration
 from streamup.worker import events
 from streamup.worker.failures import classify
+from streamup.worker.hooks import Handled, JobContext
 from streamup.worker.jobs import InvalidJob, Job
-from streamup.worker.sqs import SqsQueue, make_client
+from streamup.worker.queue import Message
 
 log = logging.getLogger("streamup")
 
@@ -55,17 +55,9 @@ FANOUT_ABOVE_S = 60.0
 SEGMENT_S = 30.0
 
 
-@dataclass(frozen=True)
-class Handled:
-    """The hook took the message: the worker deletes it and sends ``event`` (if any)."""
-
-    event: dict[str, Any] | None
-
-
-def handle(body: str, job: Job, *, message_id: str, options: UpscaleOptions, upscaler: Any,
-           cancel: threading.Event, observers: Sequence[Observer], queue_url: str) -> Handled | None:
-    """Run a segment message, or plan a parent job; None: an ordinary job, the worker runs it itself."""
-    data = json.loads(body)
+def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | None:
+    """Run a segment message, or plan a parent job; None: an ordinary job, the worker runs it itself (the
+    ``JobHook`` protocol)."""
     ref = JobRef(job.id, job.tier, job.device)
     if "segment" in data:
         key, index = _segment_field(data["segment"], job.id)
@@ -77,12 +69,12 @@ def handle(body: str, job: Job, *, message_id: str, options: UpscaleOptions, ups
         plan = Plan.from_data(stored)
         if not 0 <= index < len(plan.segments):
             raise InvalidJob(f"segment {index} is not in plan {key} ({len(plan.segments)} segments)", job.id)
-        return _run_segment(plan, area, index, ref, message_id, options, upscaler, cancel, observers)
+        return _run_segment(plan, area, index, ref, context)
     seconds = _segment_seconds(data.get("parameters") or {}, job)
     if seconds is None:
         return None
     try:
-        plan, area, made = open_plan(job.source, job.destination, options, seconds)
+        plan, area, made = open_plan(job.source, job.destination, context.options, seconds)
     except NotSplittable as e:
         log.warning("job %s runs as one job: cannot fan out (%s)", job.id, e,
                     extra={"fields": {"event": "fanout", "job": job.id, "status": "refused",
@@ -95,17 +87,17 @@ def handle(body: str, job: Job, *, message_id: str, options: UpscaleOptions, ups
         return Handled(events.event(job.id, events.FAILED, 0, error=failed["error"]))
     done = [s for s in plan.segments if area.exists(area.record(s.index))]
     missing = [s.index for s in plan.segments if s not in done]
-    queue = SqsQueue(make_client(), queue_url)
-    for index in missing:
-        queue.send({**data, "segment": {"key": plan.key, "index": index}}, group=f"{job.id}-{index}")
     log.info("job %s fanned out: %d segments of ~%s s (%s), %d already done", job.id, len(plan.segments),
              seconds, "new plan" if made else "plan reused", len(done),
              extra={"fields": {"event": "fanout", "job": job.id, "segments": len(plan.segments),
                                "reused": len(done)}})
     if not missing:  # every segment is there (a re-sent parent after a lost stitch): stitch now
-        return _finish(plan, area, ref, message_id, upscaler, cancel)
+        return _finish(plan, area, ref, context)
     step = events.progress_step(sum(s.frames for s in done) / max(1, plan.frames))
-    return Handled(events.event(job.id, events.RUNNING, step, segments=len(plan.segments), reused=len(done)))
+    sends = tuple(Message({**data, "segment": {"key": plan.key, "index": index}}, f"{job.id}-{index}")
+                  for index in missing)
+    return Handled(events.event(job.id, events.RUNNING, step, segments=len(plan.segments), reused=len(done)),
+                   sends)
 
 
 def _segment_field(value: Any, job_id: str) -> tuple[str, int]:
@@ -135,14 +127,12 @@ def _segment_seconds(params: dict[str, Any], job: Job) -> Fraction | None:
     return Fraction(os.environ.get(config.SEGMENT_SECONDS) or str(SEGMENT_S))
 
 
-def _run_segment(plan: Plan, area: WorkArea, index: int, job: JobRef, message_id: str,
-                 options: UpscaleOptions, upscaler: Any, cancel: threading.Event,
-                 observers: Sequence[Observer]) -> Handled:
+def _run_segment(plan: Plan, area: WorkArea, index: int, job: JobRef, context: JobContext) -> Handled:
     if area.exists(area.uri("failed.json")):
         return Handled(None)  # the job failed already (and said so once): nothing left to do
     try:
-        run_segment(plan, area, index, options, job=job, observers=observers, upscaler=upscaler,
-                    cancel=cancel)
+        run_segment(plan, area, index, context.options, job=job, observers=context.observers,
+                    upscaler=context.upscaler(), cancel=context.cancel)
     except Cancelled:
         raise
     except Exception as e:
@@ -151,19 +141,19 @@ def _run_segment(plan: Plan, area: WorkArea, index: int, job: JobRef, message_id
     if done < plan.frames:
         step = min(95, events.progress_step(done / plan.frames))
         return Handled(events.event(job.id, events.PROGRESS, step, segment=index))
-    return _finish(plan, area, job, message_id, upscaler, cancel)
+    return _finish(plan, area, job, context)
 
 
-def _finish(plan: Plan, area: WorkArea, job: JobRef, owner: str, upscaler: Any,
-            cancel: threading.Event) -> Handled:
+def _finish(plan: Plan, area: WorkArea, job: JobRef, context: JobContext) -> Handled:
     """Stitch if this message holds (or wins) the claim; anyone else ends here."""
-    claim = area.uri("stitch.json")
+    claim, owner = area.uri("stitch.json"), context.message_id
     if not area.create(claim, {"owner": owner, "at": time.time()}):
         holder = area.read(claim) or {}
         if holder.get("owner") != owner:
             return Handled(None)  # another message stitches
+    upscaler = context.upscaler()
     try:
-        stitched = stitch(plan, area, exclusive=True, cancel=cancel, metadata={
+        stitched = stitch(plan, area, exclusive=True, cancel=context.cancel, metadata={
             "job-id": job.id, "device-used": upscaler.device, "source": plan.source, "model": upscaler.name,
             "scale": str(upscaler.scale), "segments": str(len(plan.segments))})
     except OutputExists as e:

@@ -22,8 +22,9 @@ from streamup.errors import UsageError
 from streamup.http_server import Route
 from streamup.observe import Observer
 from streamup.tiers import TIERS
+from streamup.worker.hooks import Admit, BusyHook, JobHook
 
-if TYPE_CHECKING:  # core imports boto3: not for `streamup --help`
+if TYPE_CHECKING:  # core imports the engine: not for `streamup --help`
     from streamup.worker.core import Settings
 
 log = logging.getLogger("streamup")
@@ -64,6 +65,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="SQS long-poll wait when idle, 0-20 (default 20)")
     p.add_argument("--retry-delay", type=int, default=30, metavar="S",
                    help="a transiently failed job comes back after S x 2^(attempt-1) seconds (default 30)")
+    p.add_argument("--min-lease-seconds", type=_positive, metavar="S",
+                   default=os.environ.get(config.MIN_LEASE_SECONDS) or config.MIN_LEASE_SECONDS_DEFAULT,
+                   help=f"hold a running job's message for at least S seconds per heartbeat, whatever the "
+                        f"queue's visibility timeout (default ${config.MIN_LEASE_SECONDS} or "
+                        f"{config.MIN_LEASE_SECONDS_DEFAULT})")
     p.add_argument("--preload", action="append", choices=tuple(TIERS), metavar="TIER",
                    help="load this tier's model before taking jobs (repeatable; default: the tiers of this "
                         "machine's device: premium and pro with CUDA, else basic and standard)")
@@ -74,7 +80,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -101,6 +110,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_jobs=args.max_jobs,
         poll_seconds=args.poll_seconds,
         retry_delay_s=args.retry_delay,
+        min_lease_s=args.min_lease_seconds,
         preload=tuple(args.preload) if args.preload else None,
         weights_dirs=tuple(args.weights_dir),
         http_host=os.environ.get(config.HTTP_HOST) or config.HTTP_HOST_DEFAULT,
@@ -109,13 +119,26 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace, observers: Sequence[Observer] = (),
-        routes: Mapping[str, Route] | None = None) -> int:
+        routes: Mapping[str, Route] | None = None, *, job_hooks: Sequence[JobHook] = (),
+        admit: Admit | None = None, busy_hooks: Sequence[BusyHook] = ()) -> int:
     """Run the worker until a signal (drain, exit 0) or ``--max-jobs`` (exit 0); a queue or model that cannot
-    be used at start is a one-line error (exit 1 or 2). ``observers`` and ``routes`` (e.g. ``/metrics``) come
-    from whoever composes the command, so this module never imports them."""
-    from streamup.worker.core import Worker  # boto3 and the engine load here, not for `--help`
+    be used at start is a one-line error (exit 1 or 2). Observers, routes (e.g. ``/metrics``), job hooks (the
+    fan-out), the admission rule and busy hooks come from whoever composes the command (``hooks.py``), so
+    this module never imports them."""
+    from streamup.worker.core import Plugins, Worker  # the engine loads here, not for `--help`
+    from streamup.worker.queue import QueueError
+    from streamup.worker.sqs import SqsQueue  # boto3 too
 
-    worker = Worker(settings_from_args(args), observers, routes)
+    settings = settings_from_args(args)
+    jobs = SqsQueue(settings.queue_url)
+    status = SqsQueue(settings.status_queue_url, jobs.client) if settings.status_queue_url else None
+    if status is not None:
+        try:  # a role that may only SendMessage there cannot read attributes: say so, do not refuse
+            status.settings()
+        except QueueError as e:
+            log.warning("%s; status events may not arrive", e)
+    plugins = Plugins(observers, routes, job_hooks, admit, busy_hooks)
+    worker = Worker(settings, jobs, status, plugins)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -18,14 +18,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
+from streamup.engine.base import FrameUpscaler
 from streamup.fanout import hook as fanout
 from streamup.fanout.inprocess import open_plan
 from streamup.options import UpscaleOptions
 from streamup.pipeline import build_upscaler
 from streamup.worker import jobs
+from streamup.worker.hooks import JobContext
 from tests.fanout import probe
 from tests.storage.conftest import S3, s3, s3_server  # noqa: F401  # in-process moto S3
 from tests.worker.conftest import (  # noqa: F401  # module fixture
@@ -116,9 +117,9 @@ def test_a_permanent_segment_failure_fails_the_parent_once(s3: S3, clips: dict[s
     key = area.uri("plan.json").split("/", 3)[3]
     s3.client.put_object(Bucket=s3.bucket, Key=key, Body=json.dumps(broken.to_data()).encode())
     upscaler = build_upscaler(options)
-    outcomes = [fanout.handle(json.dumps({**body, "segment": {"key": plan.key, "index": i}}), job,
-                              message_id=f"m{i}", options=options, upscaler=upscaler,
-                              cancel=threading.Event(), observers=(), queue_url="unused") for i in (1, 2, 1)]
+    outcomes = [fanout.handle(job, {**body, "segment": {"key": plan.key, "index": i}},
+                              JobContext(f"m{i}", options, lambda: upscaler, threading.Event(), ()))
+                for i in (1, 2, 1)]
     assert all(o is not None for o in outcomes)
     events = [o.event for o in outcomes if o is not None and o.event is not None]
     assert [e["status"] for e in events] == ["FAILED"]  # once, from the first failing segment
@@ -128,30 +129,30 @@ def test_a_permanent_segment_failure_fails_the_parent_once(s3: S3, clips: dict[s
 
 def test_a_parent_sent_again_mid_job_reuses_its_plan_and_finished_segments(
         s3: S3, clips: dict[str, Path]) -> None:  # noqa: F811
-    sqs = boto3.client("sqs", endpoint_url=s3.endpoint, region_name="us-east-1")
-    queue = sqs.create_queue(QueueName=f"jobs-{s3.bucket}")["QueueUrl"]
     src = s3.put("in/clip.mp4", clips["bframes.mp4"])
     body = {"jobId": "fan-again", "inputUri": src, "outputUri": s3.uri("out/clip.mkv"),
             "parameters": {"device": "cpu", "scale_factor": 2, "segmentSeconds": 1}}
     job = jobs.parse(json.dumps(body), s3.bucket)
     options = UpscaleOptions(model="lanczos", codec="ffv1")
-    upscaler = build_upscaler(options)
+    built: list[FrameUpscaler] = []
+
+    def model() -> FrameUpscaler:
+        built.append(build_upscaler(options))
+        return built[-1]
 
     def deliver(message: dict[str, Any], message_id: str) -> fanout.Handled | None:
-        return fanout.handle(json.dumps(message), job, message_id=message_id, options=options,
-                             upscaler=upscaler, cancel=threading.Event(), observers=(), queue_url=queue)
-
-    def sent() -> list[dict[str, Any]]:
-        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+        return fanout.handle(job, message, JobContext(message_id, options, model, threading.Event(), ()))
 
     first = deliver(body, "parent-1")
     assert first is not None and first.event is not None and first.event["status"] == "RUNNING"
-    segments = sent()
+    assert built == []  # a parent is planned without its model
+    segments = [m.body for m in first.sends]  # the worker's consumer sends them, not the hook
     assert sorted(m["segment"]["index"] for m in segments) == list(range(SEGMENTS))
-    done = deliver(next(m for m in segments if m["segment"]["index"] == 0), "seg-0")
+    assert {m.group for m in first.sends} == {f"fan-again-{i}" for i in range(SEGMENTS)}
+    done = deliver(dict(next(m for m in segments if m["segment"]["index"] == 0)), "seg-0")
     assert done is not None and done.event is not None and done.event["status"] == "PROGRESS"
+    assert done.sends == () and len(built) == 1
 
     again = deliver(body, "parent-2")  # sent again while segments 1 and 2 are still queued
     assert again is not None and again.event is not None and again.event["reused"] == 1
-    assert sorted(m["segment"]["index"] for m in sent()) == [1, 2]  # segment 0 is not redone
+    assert sorted(m.body["segment"]["index"] for m in again.sends) == [1, 2]  # segment 0 is not redone

@@ -93,6 +93,7 @@ class Aws:
         """What a systemd unit's EnvironmentFile gives a worker: no inherited shell environment."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(REPO),  # this checkout's streamup, wherever the console script came from
             "LANG": "C.UTF-8",
             "HOME": os.environ["HOME"],
             **s3_env(self.endpoint),
@@ -145,10 +146,11 @@ def aws() -> Iterator[Aws]:
 class WorkerProcess:
     """``streamup worker`` as a child process with a JSON log; every record is kept in ``records``."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, command: tuple[str, ...] = (str(STREAMUP), "worker")
+    ) -> None:
         cmd = [
-            str(STREAMUP),
-            "worker",
+            *command,
             "--log-format",
             "json",
             "--poll-seconds",
@@ -217,8 +219,8 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
     """Start workers; any still running at the end is killed."""
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str], *args: str) -> WorkerProcess:
-        started.append(WorkerProcess(env, *args))
+    def start(env: dict[str, str], *args: str, **kwargs: Any) -> WorkerProcess:
+        started.append(WorkerProcess(env, *args, **kwargs))
         return started[-1]
 
     yield start

@@ -1,0 +1,61 @@
+"""The doors other rooms plug into the worker through, composed by whoever builds the command (``cli.py``).
+
+The worker never imports what fills them (the fan-out, the admission rules, scale-in protection), just as it
+never imports its metrics observers:
+
+- a ``JobHook`` may take a parsed job off the runner's hands (the fan-out turns a long job into segment
+  jobs, or runs one segment). It answers ``Handled`` (the message is deleted after ``sends`` are sent and
+  ``event`` reported) or None (the runner runs the job itself). It is asked after the job is parsed,
+  admitted and found not done yet, and before the job's model is built: ``JobContext.upscaler()`` builds it
+  only if the hook needs it.
+- ``Admit`` is asked after parsing and before any fetch or model build; it raises an ``InvalidJob``
+  (subclass) to refuse the job: one FAILED event, ``permanent: true``, and the message deleted.
+- a ``BusyHook`` hears the number of deliveries in hand whenever it changes (0 → n, n → 0 and between),
+  on the consumer thread, before a new delivery's job starts: e.g. to protect the machine from scale-in
+  while it works.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from streamup.observe import Observer
+from streamup.worker.jobs import Job
+from streamup.worker.queue import Message
+
+if TYPE_CHECKING:
+    from streamup.engine.base import FrameUpscaler
+    from streamup.options import UpscaleOptions
+
+Admit = Callable[[Job], None]
+BusyHook = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Handled:
+    """A hook took the message: ``sends`` go to the job queue, then ``event`` (if any) to the status queue,
+    then the message is deleted. A send that fails keeps the message for a retry (the hook runs again)."""
+
+    event: dict[str, Any] | None
+    sends: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a hook may use of the delivery it is handed: never the queue."""
+
+    message_id: str
+    options: UpscaleOptions
+    upscaler: Callable[[], FrameUpscaler]  # the job's model, built on first call (shared, cached)
+    cancel: threading.Event
+    observers: Sequence[Observer]
+
+
+class JobHook(Protocol):
+    def __call__(self, job: Job, message: Mapping[str, Any], context: JobContext) -> Handled | None:
+        """Handle ``job`` (``message`` is its parsed body) or return None. Raise ``Cancelled`` when
+        ``context.cancel`` interrupts it (the message is released), any other error to fail the delivery
+        (``failures.classify`` sorts it)."""
