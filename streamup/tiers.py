@@ -5,16 +5,26 @@ the caller left unset, and the merging happens here alone (``options_for``), so 
 disagree. The old system named tiers by where and how much (``device`` + ``scale_factor`` in a Spring job):
 ``tier_for`` maps that back. Operators retune a tier without a release through the environment, e.g.
 ``STREAMUP_TIER_PRO_MODEL=RealESRGAN_x4plus_anime_6B`` or ``STREAMUP_TIER_BASIC_TILE=256``.
+
+A tier also bounds what one job may ask of a worker: output pixels, source seconds and input bytes
+(``STREAMUP_TIER_PRO_MAX_SECONDS=3600``; an empty value lifts a limit). The worker's admission policy checks
+them from the source's header before the model runs (``streamup.worker.admission``); ``streamup upscale``
+applies only those an operator set (``limits(..., defaults=False)``), so a local user keeps every freedom.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from streamup import config
 from streamup.errors import UsageError
 from streamup.options import UpscaleOptions
+
+#: 8K UHD (7680x4320), the largest frame any tier promises: a 1080p source at 4x lands exactly on it, and
+#: 4096x2160 at 4x (16384x8640, 4.3x the area) is refused rather than left to hold a worker for days.
+UHD_8K_PIXELS = 7680 * 4320
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,32 @@ class Tier:
     scale: int
     model: str
     tile: int | None
+    #: Output pixels (width x height after scaling) a job may ask for; None: no limit.
+    max_pixels: int | None = UHD_8K_PIXELS
+    #: Seconds of source a job may bring; None: no limit.
+    max_seconds: float | None = None
+    #: Bytes of input a job may bring; None: no limit.
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job of a tier may ask of a worker (None: no limit), with the variables that set them."""
+
+    tier: str
+    max_pixels: int | None = None
+    max_seconds: float | None = None
+    max_bytes: int | None = None
+
+    def variable(self, field: str) -> str:
+        """The variable that sets ``field`` (``max_pixels`` of pro: ``STREAMUP_TIER_PRO_MAX_PIXELS``)."""
+        return _variable(self.tier, field)
+
+
+LIMIT_FIELDS = ("max_pixels", "max_seconds", "max_bytes")
+#: How an override's text becomes a field's value (fields not listed are text).
+_PARSE: dict[str, Callable[[str], object]] = {
+    "scale": int, "tile": int, "max_pixels": int, "max_seconds": float, "max_bytes": int}
 
 
 # The table. CPU tiers use the compact video model (seconds per frame on a CPU); GPU tiers the full RRDB
@@ -47,22 +83,42 @@ def get_tier(name: str) -> Tier:
         tier = TIERS[name]
     except KeyError:
         raise UsageError(f"unknown tier {name!r}: one of {', '.join(TIERS)}") from None
+    return replace(tier, **_overrides(name))
+
+
+def _variable(tier: str, field: str) -> str:
+    return f"{config.TIER_PREFIX}{tier.upper()}_{field.upper()}"
+
+
+def _overrides(name: str) -> dict[str, object]:
+    """The fields of tier ``name`` the environment sets (an empty number: None)."""
     changes: dict[str, object] = {}
     for f in fields(Tier):
-        if f.name == "name":
-            continue
-        var = f"{config.TIER_PREFIX}{name.upper()}_{f.name.upper()}"
+        var = _variable(name, f.name)
         raw = os.environ.get(var)
-        if raw is None:
+        if f.name == "name" or raw is None:
             continue
-        if f.name in ("scale", "tile"):
-            try:
-                changes[f.name] = int(raw) if raw else None
-            except ValueError:
-                raise UsageError(f"{var} must be a number: {raw!r}") from None
-        else:
+        parse = _PARSE.get(f.name)
+        if parse is None:
             changes[f.name] = raw
-    return replace(tier, **changes)
+            continue
+        try:
+            value = parse(raw) if raw.strip() else None
+        except ValueError:
+            raise UsageError(f"{var} must be a number: {raw!r}") from None
+        if isinstance(value, (int, float)) and not value >= 0:
+            raise UsageError(f"{var} must not be negative: {raw!r}")
+        changes[f.name] = value
+    return changes
+
+
+def limits(name: str, *, defaults: bool = True) -> Limits:
+    """Tier ``name``'s limits: the table's with the environment's overrides (the worker), or only what the
+    environment sets (``defaults=False``: the CLI, where a local user has no limits unless an operator set
+    them)."""
+    chosen = get_tier(name) if defaults else \
+        replace(Tier(name, "", 0, "", None), **{"max_pixels": None, **_overrides(name)})
+    return Limits(name, **{f: getattr(chosen, f) for f in LIMIT_FIELDS})
 
 
 def tier_for(device: str, scale: int) -> Tier:
