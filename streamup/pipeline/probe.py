@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import av
-
-from streamup import storage
 from streamup.errors import InputError
-from streamup.media import ffmpeg_reason
+from streamup.pipeline.remux import _opened  # the one place a source becomes a container (pipeline level)
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,12 @@ class Probe:
 
 def probe(source: str) -> Probe:
     """``source``'s header; ``InputError`` when it cannot be read or holds no video stream."""
-    with storage.open_source(source) as src:
-        try:
-            container = av.open(src.file, mode="r")  # type: ignore[arg-type]  # a file in all but name
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
-        with container:
-            if not container.streams.video:
-                raise InputError(f"no video stream in {source}")
-            video = container.streams.video[0]
-            duration = container.duration / 1_000_000 if container.duration else None
-            if duration is None and video.duration is not None:
-                duration = float(video.duration * video.time_base)
-            return Probe(video.codec_context.width, video.codec_context.height, duration, src.size)
+    with _opened(source) as container:
+        if not container.streams.video:
+            raise InputError(f"no video stream in {source}")
+        video = container.streams.video[0]
+        duration = container.duration / 1_000_000 if container.duration else None
+        if duration is None and video.duration is not None:
+            duration = float(video.duration * video.time_base)
+        size = container.size if container.size > 0 else None
+        return Probe(video.codec_context.width, video.codec_context.height, duration, size)

@@ -18,6 +18,21 @@ from pathlib import Path
 from typing import Any
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int]:
+    """[start, stop) that a ``Range: bytes=a-b`` header asks of ``size`` bytes (all of them without one)."""
+    match = re.match(r"bytes=(\d+)-(\d*)", header or "")
+    start = int(match.group(1)) if match else 0
+    stop = min(size, int(match.group(2)) + 1) if match and match.group(2) else size
+    return start, stop
+
+
+def tls_context(tls: tuple[str, str]) -> ssl.SSLContext:
+    """A server context for a (certificate, key) pair of files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls)
+    return context
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -56,9 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data = rig.files[name].read_bytes()
-        match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        start = int(match.group(1)) if match else 0
-        stop = min(len(data), int(match.group(2)) + 1) if match and match.group(2) else len(data)
+        start, stop = byte_range(self.headers.get("Range"), len(data))
         self.send_response(206)
         self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         self.send_header("Content-Length", str(stop - start))
@@ -83,10 +96,7 @@ class Recorder:
         self.connections = 0
         self.served = 0
         self.requests: list[tuple[str, str]] = []
-        context = None
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
+        context = tls_context(tls) if tls else None
         self._servers = [_Server(("127.0.0.1", 0), self, socket.AF_INET, context)]
         if ipv6:
             self._servers.append(_Server(("::1", 0), self, socket.AF_INET6, context))
