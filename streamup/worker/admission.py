@@ -82,7 +82,7 @@ def system_resolver(host: str) -> list[str]:
 def canonical_host(host: str) -> Address | str:
     """``host`` as an address when it spells one (in any form a resolver accepts), else the lower-case name
     without a trailing dot."""
-    name = host.strip("[]").split("%", 1)[0].rstrip(".").lower()  # [::1], fe80::1%eth0, example.com.
+    name = host.strip("[]").rstrip(".").lower()  # [::1], example.com.
     try:
         return ipaddress.ip_address(name)
     except ValueError:
@@ -177,8 +177,9 @@ class Admission:
                     from None
         hosts = tuple(h if h.startswith("*") else str(canonical_host(h))
                       for h in _words(environ.get(config.ALLOWED_INPUT_HOSTS, "").lower()))
+        table = {tier: tiers.limits(tier) for tier in tiers.TIERS}  # a bad STREAMUP_TIER_*_MAX_* fails now
         return cls(bucket, resolve, hosts, tuple(networks),
-                   tuple(_words(environ.get(config.ALLOWED_OUTPUT_BUCKETS, ""))))
+                   tuple(_words(environ.get(config.ALLOWED_OUTPUT_BUCKETS, ""))), table.__getitem__)
 
     def __call__(self, job: Job) -> None:
         """Raise ``Refused`` unless this worker may run ``job``; may raise ``InputError`` when the source

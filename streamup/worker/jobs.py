@@ -55,8 +55,8 @@ OUTPUT_NAME = re.compile(r".*[^/]\.(mp4|mov|mkv|webm)", re.IGNORECASE)
 #: ``s3://bucket/key`` (a key that names an object, not a folder).
 S3_URI = r"s3://[^/]+/.*[^/]"
 #: ``https://host[:port]/path[?query]``: the authority is a host name, an IP literal and a port, nothing
-#: else (no ``user@``, no backslash), so every URL parser reads the same host from it.
-HTTPS_URI = r"https://[A-Za-z0-9._~%:\[\]-]+/[^?#]*[^/?#](\?[^#]*)?"
+#: else (no ``user@``, no backslash, no percent-escape), so every URL parser reads the same host from it.
+HTTPS_URI = r"https://[A-Za-z0-9._~:\[\]-]+/[^?#]*[^/?#](\?[^#]*)?"
 INPUT_URI = re.compile(f"{S3_URI}|{HTTPS_URI}")
 OUTPUT_URI = re.compile(S3_URI)
 

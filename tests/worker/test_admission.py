@@ -20,7 +20,7 @@ from streamup.errors import InputError, UsageError
 from streamup.pipeline.probe import Probe, probe
 from streamup.tiers import UHD_8K_PIXELS, Limits, limits
 from streamup.worker import jobs
-from streamup.worker.admission import Admission, canonical_host, check_limits
+from streamup.worker.admission import Admission, address_kind, canonical_host, check_limits
 from streamup.worker.failures import classify
 from tests.conftest import MEDIA
 from tests.storage.conftest import self_signed
@@ -193,7 +193,7 @@ def test_outputs_outside_the_workers_bucket_are_refused_unless_allowed() -> None
     assert classify(refused.value).code == "JOB_REFUSED"
 
 
-def test_configuration_is_read_once_and_checked() -> None:
+def test_configuration_is_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     admit = Admission.from_env(BUCKET, {
         "STREAMUP_ALLOWED_INPUT_HOSTS": "Media.Example.COM., 0x7f.1 *.cdn.example",
         "STREAMUP_ALLOWED_INPUT_NETWORKS": "10.20.0.0/16 fd00::/8"})
@@ -202,6 +202,11 @@ def test_configuration_is_read_once_and_checked() -> None:
     with pytest.raises(UsageError, match="STREAMUP_ALLOWED_INPUT_NETWORKS: 'ten' is not a network"):
         Admission.from_env(BUCKET, {"STREAMUP_ALLOWED_INPUT_NETWORKS": "ten"})
     assert canonical_host("017700000001") == canonical_host("[::ffff:127.0.0.1]").ipv4_mapped  # type: ignore[union-attr]
+    zoned = canonical_host("[fe80::1%eth0]")
+    assert not isinstance(zoned, str) and address_kind(zoned) == "link-local"
+    monkeypatch.setenv("STREAMUP_TIER_PRO_MAX_PIXELS", "8k")
+    with pytest.raises(UsageError, match="STREAMUP_TIER_PRO_MAX_PIXELS must be a number: '8k'"):
+        Admission.from_env(BUCKET, {})  # at the worker's start, not at its first pro job
 
 
 # -- tier limits, on real clips ------------------------------------------------------------------------------
