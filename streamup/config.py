@@ -63,6 +63,25 @@ SEGMENT_SECONDS = "STREAMUP_SEGMENT_SECONDS"
 #: ... in segments of this length: a 5-minute video makes 10 segments, one per CPU worker of the fleet.
 SEGMENT_SECONDS_DEFAULT = Fraction(30)
 
+# -- admission (what a worker accepts: streamup.worker.admission; guide: "Hostile jobs") ------------------
+#: https hosts a job's ``inputUri`` may name (comma- or space-separated; ``*.example.com`` for a domain's
+#: hosts, ``*`` for any public host). Default: none, so inputs come from S3 (``s3://``, ``inputKey``) only.
+ALLOWED_INPUT_HOSTS = "STREAMUP_ALLOWED_INPUT_HOSTS"
+#: Networks (CIDRs) an allowed input host may resolve into although they are loopback, link-local or
+#: private, e.g. ``10.20.0.0/16`` for an in-VPC object store. Default: none.
+ALLOWED_INPUT_NETWORKS = "STREAMUP_ALLOWED_INPUT_NETWORKS"
+#: Buckets besides ``S3_BUCKET_NAME`` that a job's ``outputUri`` may write to. Default: none.
+ALLOWED_OUTPUT_BUCKETS = "STREAMUP_ALLOWED_OUTPUT_BUCKETS"
+
+# -- scale-in protection (EC2 Auto Scaling: streamup.worker.scalein) ---------------------------------------
+#: "1": the worker protects its own instance from scale-in while it holds a job and lifts it when idle.
+SCALE_IN_PROTECTION = "STREAMUP_SCALE_IN_PROTECTION"
+#: The Auto Scaling group of this instance (deploy/aws/streamup-fleet.yaml's user data sets it).
+ASG_NAME = "STREAMUP_ASG_NAME"
+#: This instance's id (deploy/aws/bootstrap.sh reads it from the instance metadata at boot; the worker
+#: itself never calls the metadata service).
+INSTANCE_ID = "STREAMUP_INSTANCE_ID"
+
 
 N = TypeVar("N")
 D = TypeVar("D")

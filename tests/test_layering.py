@@ -141,7 +141,8 @@ def test_the_import_scan_sees_what_it_must() -> None:
 
 
 #: The worker's only transport module: the one place in ``streamup.worker`` that may speak AWS.
-WORKER_TRANSPORT = "streamup.worker.sqs"
+#: The worker's AWS transports: its job queue (SQS) and its scale-in protection (Auto Scaling).
+WORKER_TRANSPORTS = ("streamup.worker.sqs", "streamup.worker.scalein")
 AWS = ("boto3", "botocore", "streamup.storage.aws")
 
 
@@ -163,8 +164,10 @@ def test_the_worker_never_imports_the_fan_out() -> None:
 
 
 def test_only_the_worker_transport_speaks_aws() -> None:
-    """The worker's logic speaks of a ``JobQueue``; boto, botocore and the AWS helper stay in ``sqs``."""
+    """The worker's logic speaks of a ``JobQueue`` and a busy hook; boto, botocore and the AWS helper stay
+    in the transports behind them (``sqs``, ``scalein``)."""
     imports = _imports_of("streamup.worker")
-    assert WORKER_TRANSPORT in imports and any(_within(t, AWS) for t in imports[WORKER_TRANSPORT])
-    found = {(m, t) for m, ts in imports.items() if m != WORKER_TRANSPORT for t in ts if _within(t, AWS)}
+    for transport in WORKER_TRANSPORTS:
+        assert transport in imports and any(_within(t, AWS) for t in imports[transport])
+    found = {(m, t) for m, ts in imports.items() if m not in WORKER_TRANSPORTS for t in ts if _within(t, AWS)}
     assert sorted(found) == []

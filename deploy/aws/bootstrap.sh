@@ -15,6 +15,13 @@ for arg in "$@"; do
     *) echo "bootstrap.sh: expected KEY=VALUE, got '$arg'" >&2; exit 2 ;;
   esac
 done
+# STREAMUP_SCALE_IN_PROTECTION=1 needs this instance's id: read once here from the instance metadata (IMDSv2),
+# so that the worker itself never calls the metadata service.
+if printf '%s\n' "${settings[@]}" | grep -qx 'STREAMUP_SCALE_IN_PROTECTION=1'; then
+  token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
+  settings+=("STREAMUP_INSTANCE_ID=$(curl -sf -H "X-aws-ec2-metadata-token: $token" \
+    http://169.254.169.254/latest/meta-data/instance-id)")
+fi
 
 # Python 3.11 (the torch wheels' Python); the README's install, torch first so the index can pick the build.
 dnf install -y -q python3.11

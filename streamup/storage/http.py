@@ -3,6 +3,14 @@
 urllib3 is botocore's own HTTP client, so this adds no dependency. The URL's query string (a presigned URL's
 signature) never appears in messages or output metadata: the source is named by scheme, host and path only.
 A server that ignores ``Range`` is refused rather than streamed in full: the demuxer must be able to seek.
+
+Redirects are never followed: a 3xx is an ``InputError`` saying so. The worker checks a job's host and every
+address it resolves to before anything is fetched (``streamup.worker.admission``); a redirect would lead
+past that check to any address, instance metadata included. What remains open: urllib3 resolves the host
+again when it connects, so a DNS answer that changes between the check and the connection (DNS rebinding)
+is not caught here; pinning the checked address would mean connecting by IP with the name kept for TLS,
+which this transport does not do. ``http://`` stays readable for ``streamup upscale`` (a local user's own
+server); the worker's job contract accepts ``https://`` only.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ def public_name(url: str) -> str:
 
 
 def _status_reason(status: int) -> str:
+    if 300 <= status < 400:
+        return f"the server redirects (HTTP {status}), and redirects are not followed"
     if status == 404:
         return "not found"
     if status in (401, 403):
@@ -41,7 +51,7 @@ def open_source(url: str) -> Source:
 
     def get(start: int, stop: int) -> urllib3.BaseHTTPResponse:
         try:
-            return pool.request("GET", url, headers={"Range": f"bytes={start}-{stop - 1}"})
+            return pool.request("GET", url, headers={"Range": f"bytes={start}-{stop - 1}"}, redirect=False)
         except urllib3.exceptions.MaxRetryError as e:
             raise InputError(f"cannot read input {name}: {e.reason}") from None
 

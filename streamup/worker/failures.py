@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from streamup import storage
 from streamup.errors import InputError, ModelError, OutputError, OutputExists, UsageError
-from streamup.worker.jobs import InvalidJob
+from streamup.worker.jobs import InvalidJob, Refused
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Failure:
 def classify(error: BaseException) -> Failure:
     """The failure an exception from parsing or ``upscale()`` amounts to (never called for ``Cancelled``)."""
     message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, Refused):  # the admission policy's: a host, a bucket or a tier limit
+        return Failure("JOB_REFUSED", message, True)
     if isinstance(error, InvalidJob):
         return Failure("INVALID_JOB", message, True)
     if isinstance(error, UsageError):

@@ -18,6 +18,7 @@ from typing import Any
 
 from cfnlint.decode import decode
 
+from streamup import config
 from tests.deploy.util import DEPLOY, WORKER_UNIT, service_section
 
 TEMPLATE = DEPLOY / "aws" / "streamup-fleet.yaml"
@@ -126,3 +127,22 @@ def test_iam_policy_matches_the_stack_role() -> None:
     every = set().union(*granted.values())
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage",
             "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"} <= every
+
+
+def test_busy_instances_are_protected_from_scale_in() -> None:
+    """Each fleet's workers protect their own instance while busy (streamup/worker/scalein.py): the user
+    data turns it on, bootstrap.sh hands the worker its instance id, and the role may set protection on this
+    stack's groups only."""
+    (inline,) = RESOURCES["WorkerRole"]["Properties"]["Policies"]
+    (statement,) = [s for s in inline["PolicyDocument"]["Statement"] if s["Sid"] == "ProtectBusyInstance"]
+    assert statement["Action"] == ["autoscaling:SetInstanceProtection"]
+    scope = ":autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-*"
+    assert statement["Resource"]["Fn::Sub"].endswith(scope)
+    for name in FLEETS:
+        group = RESOURCES[name]["Properties"]
+        assert group["AutoScalingGroupName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+        user_data = RESOURCES[group["LaunchTemplate"]["LaunchTemplateId"]["Ref"]]["Properties"][
+            "LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+        assert f"{config.SCALE_IN_PROTECTION}=1" in user_data and f"{config.ASG_NAME}=" in user_data
+    bootstrap = (DEPLOY / "aws" / "bootstrap.sh").read_text()
+    assert f'"{config.INSTANCE_ID}=$(curl' in bootstrap and "latest/meta-data/instance-id" in bootstrap

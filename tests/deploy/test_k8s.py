@@ -12,6 +12,7 @@ Job template, are also held to the Kubernetes API schema (kubernetes-validate, s
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import kubernetes_validate
@@ -175,3 +176,24 @@ def test_the_objects_the_fleets_need_are_all_here() -> None:
     assert {kind for kind, _ in DOCS} == {"Namespace", "ServiceAccount", "ConfigMap", "TriggerAuthentication",
                                          "ScaledJob"}
     assert DOCS[("TriggerAuthentication", "streamup-sqs")]["spec"]["podIdentity"]["provider"] == "aws"
+
+
+def test_keda_may_assume_the_workload_role() -> None:
+    """``identityOwner: workload`` makes the KEDA operator assume the role on the pods' service account: the
+    trust policy shipped beside the manifests admits both that service account and the operator's, through
+    the cluster's OIDC provider (what AssumeRoleWithWebIdentity checks: audience and subject)."""
+    auth = DOCS[("TriggerAuthentication", "streamup-sqs")]["spec"]["podIdentity"]
+    assert auth == {"provider": "aws", "identityOwner": "workload"}
+    assert "keda-trust-policy.json" in (K8S / "triggerauthentication.yaml").read_text()
+    account = DOCS[("ServiceAccount", "streamup-worker")]
+    namespace = yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+    policy = json.loads((K8S / "keda-trust-policy.json").read_text())
+    subjects = set()
+    for statement in policy["Statement"]:
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "sts:AssumeRoleWithWebIdentity")
+        assert statement["Principal"]["Federated"].endswith(":oidc-provider/OIDC_PROVIDER")
+        condition = statement["Condition"]["StringEquals"]
+        assert condition["OIDC_PROVIDER:aud"] == "sts.amazonaws.com"
+        subjects.add(condition["OIDC_PROVIDER:sub"])
+    assert subjects == {f"system:serviceaccount:{namespace}:{account['metadata']['name']}",
+                        "system:serviceaccount:keda:keda-operator"}  # KEDA's Helm chart's defaults

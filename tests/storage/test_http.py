@@ -14,6 +14,7 @@ from streamup.errors import InputError, OutputError
 from streamup.storage import open_sink, open_source
 from tests.conftest import MEDIA, media
 from tests.storage.conftest import S3, Presigner
+from tests.storage.recorder import Recorder
 from tests.storage.test_s3 import demux
 
 
@@ -75,3 +76,18 @@ def test_denied_url_says_so_without_its_signature(plain_server: str) -> None:
     with pytest.raises(InputError, match=r"access denied \(an expired or wrongly signed URL\?\)$") as info:
         open_source(f"{plain_server}/forbidden/in.mp4?X-Amz-Signature=secret")
     assert "secret" not in str(info.value)
+
+
+def test_a_redirect_is_refused_and_never_followed() -> None:
+    """A redirect could lead anywhere (instance metadata, an internal service) past the worker's host check:
+    the client says so and the place it points to gets no request."""
+    target = Recorder({"in.mp4": MEDIA / "faststart.mp4"})
+    redirecting = Recorder(redirect=f"http://127.0.0.1:{target.port}")
+    try:
+        with pytest.raises(InputError, match=r"redirects \(HTTP 302\), and redirects are not followed$"):
+            open_source(f"http://127.0.0.1:{redirecting.port}/in.mp4?X-Amz-Signature=secret")
+        assert [path for _, path in redirecting.requests] == ["/in.mp4?X-Amz-Signature=secret"]
+        assert (target.connections, target.requests) == (0, [])
+    finally:
+        redirecting.close()
+        target.close()

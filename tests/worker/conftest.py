@@ -1,5 +1,6 @@
 """Worker test rig: moto (S3 + SQS) on 127.0.0.1, workers as real ``streamup worker`` processes started with
-the environment a systemd unit gives them, and a slow HTTP file server for jobs that must last seconds.
+the environment a systemd unit gives them, and a slow HTTPS file server for jobs that must last seconds (the
+job contract has no ``http://``; the workers trust its certificate and may read from loopback).
 
 Nothing is patched: the worker talks HTTP to moto and to the file server; the tests look only at what a
 user could see (objects, open uploads, queue counts, status events, exit status, the JSON log on stderr).
@@ -8,12 +9,13 @@ user could see (objects, open uploads, queue counts, status events, exit status,
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +29,8 @@ import jsonschema
 import pytest
 
 from tests.conftest import REPO, SHARED_WEIGHTS
+from tests.storage.conftest import self_signed
+from tests.storage.recorder import byte_range, tls_context
 from tests.storage.s3_endpoint import CountingApp, s3_env, serve
 from tests.worker.queues import clients, receive_all
 
@@ -105,6 +109,9 @@ class Aws:
             "STREAMUP_WEIGHTS_DIR": str(SHARED_WEIGHTS),
             "STREAMUP_OFFLINE": "1",
             "OMP_NUM_THREADS": "1",
+            "SSL_CERT_FILE": slow_files_tls()[0],  # SlowFiles' certificate, trusted like a CA
+            "STREAMUP_ALLOWED_INPUT_HOSTS": "127.0.0.1",  # and its host, although it is loopback
+            "STREAMUP_ALLOWED_INPUT_NETWORKS": "127.0.0.0/8",
         }
         env.update({f"STREAMUP_TIER_{t}_MODEL": "lanczos" for t in TIERS})  # an operator's tier override
         env.update(extra)
@@ -228,8 +235,14 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
         w.close()
 
 
+@functools.cache
+def slow_files_tls() -> tuple[str, str]:
+    """One certificate for 127.0.0.1 (and its key) for every SlowFiles of the session."""
+    return self_signed(Path(tempfile.mkdtemp(prefix="slowfiles-")))
+
+
 class SlowFiles:
-    """Files over HTTP with Range on 127.0.0.1, each at its own rate (bytes/s): a slow link, so that a job
+    """Files over HTTPS with Range on 127.0.0.1, each at its own rate (bytes/s): a slow link, so that a job
     lasts seconds while costing the CPU almost nothing. ``served`` counts body bytes sent per file."""
 
     def __init__(self, files: dict[str, tuple[Path, int]]) -> None:
@@ -244,9 +257,7 @@ class SlowFiles:
                     return
                 path, rate = files[name]
                 data = path.read_bytes()
-                match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-                start = int(match.group(1)) if match else 0
-                stop = min(len(data), int(match.group(2)) + 1) if match and match.group(2) else len(data)
+                start, stop = byte_range(self.headers.get("Range"), len(data))
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
                 self.send_header("Content-Length", str(stop - start))
@@ -263,7 +274,8 @@ class SlowFiles:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server.socket = tls_context(slow_files_tls()).wrap_socket(self._server.socket, server_side=True)
+        self.base = f"https://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def url(self, name: str) -> str:
