@@ -91,7 +91,7 @@ def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
     doc.add_argument("--weights-dir", action="append", default=[], metavar="DIR")
     doc.add_argument("--debug", action="store_true")
 
-    worker_cli.add_parser(sub)
+    worker_cli.add_parser(sub, cfg)
 
     mod = sub.add_parser("models", help="list models and where their weights are; `models download NAME`")
     mod.add_argument("action", nargs="?", choices=("list", "download"), default="list")
@@ -221,12 +221,23 @@ def _one_line(e: BaseException) -> str:
 
 def _worker(args: argparse.Namespace, cfg: Config) -> int:
     """The worker composed: its metrics (one observer for all its jobs, ``/metrics`` beside its health
-    routes) and the fan-out as a job hook; the worker imports neither."""
+    routes), the fan-out as a job hook, the admission policy (hostile jobs refused before any fetch) and,
+    on EC2, scale-in protection as a busy hook; the worker imports none of them."""
     from streamup import metrics
     from streamup.fanout import hook as fanout
+    from streamup.worker.admission import Admission
+    from streamup.worker.scalein import ScaleInProtection
 
     observer = metrics.process_metrics()
-    return worker_cli.run(args, [observer], {"/metrics": observer.route}, job_hooks=[fanout.handle])
+    bucket = args.bucket or cfg.bucket
+    admit = Admission.from_config(cfg, bucket) if bucket else None  # no bucket: the worker refuses to start
+    protection = ScaleInProtection.from_config(cfg)
+    try:
+        return worker_cli.run(args, [observer], {"/metrics": observer.route}, job_hooks=[fanout.handle],
+                              admit=admit, busy_hooks=[protection] if protection else [], config=cfg)
+    finally:
+        if protection is not None:
+            protection.close()  # lifts the protection on the way out
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {

@@ -133,6 +133,20 @@ class Config:
     #: ``STREAMUP_SEGMENT_SECONDS``: segment length of a job fanned out automatically.
     #: Exact (a ``Fraction``): segment bounds are compared with frame timestamps.
     segment_s: Fraction = SEGMENT_SECONDS_DEFAULT
+    #: ``STREAMUP_MIN_LEASE_SECONDS``: default of the worker's ``--min-lease-seconds``.
+    min_lease_s: int = MIN_LEASE_SECONDS_DEFAULT
+    #: ``STREAMUP_ALLOWED_INPUT_HOSTS``: https hosts a job's input may name (words; ``*.domain``, ``*``).
+    allowed_input_hosts: tuple[str, ...] = ()
+    #: ``STREAMUP_ALLOWED_INPUT_NETWORKS``: private networks (CIDRs) an allowed input host may resolve into.
+    allowed_input_networks: tuple[str, ...] = ()
+    #: ``STREAMUP_ALLOWED_OUTPUT_BUCKETS``: buckets besides ``S3_BUCKET_NAME`` a job's output may name.
+    allowed_output_buckets: tuple[str, ...] = ()
+    #: ``STREAMUP_SCALE_IN_PROTECTION``: "1" protects this instance from scale-in while a job runs.
+    scale_in_protection: bool = False
+    #: ``STREAMUP_ASG_NAME``: this instance's Auto Scaling group (for scale-in protection).
+    asg_name: str | None = None
+    #: ``STREAMUP_INSTANCE_ID``: this instance's id (for scale-in protection).
+    instance_id: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -163,12 +177,24 @@ class Config:
             work_prefix=(text(WORK_PREFIX) or WORK_PREFIX_DEFAULT).strip("/"),
             fanout_above_s=_number(env, FANOUT_ABOVE_SECONDS, float, FANOUT_ABOVE_SECONDS_DEFAULT),
             segment_s=_number(env, SEGMENT_SECONDS, Fraction, SEGMENT_SECONDS_DEFAULT),
+            min_lease_s=_number(env, MIN_LEASE_SECONDS, int, MIN_LEASE_SECONDS_DEFAULT),
+            allowed_input_hosts=_words(env.get(ALLOWED_INPUT_HOSTS, "")),
+            allowed_input_networks=_words(env.get(ALLOWED_INPUT_NETWORKS, "")),
+            allowed_output_buckets=_words(env.get(ALLOWED_OUTPUT_BUCKETS, "")),
+            scale_in_protection=env.get(SCALE_IN_PROTECTION, "").strip().lower() in ("1", "true", "yes"),
+            asg_name=text(ASG_NAME),
+            instance_id=text(INSTANCE_ID),
         )
 
 
 def tier_variable(tier: str, name: str) -> str:
     """The environment variable that overrides ``name`` of ``tier`` (for messages)."""
     return f"{TIER_PREFIX}{tier.upper()}_{name.upper()}"
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """A list written with commas and/or spaces."""
+    return tuple(text.replace(",", " ").split())
 
 
 def _number(env: Mapping[str, str], name: str, kind: Callable[[str], N], default: D) -> N | D:

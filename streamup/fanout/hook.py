@@ -26,13 +26,12 @@ loading a model.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from streamup import config
+from streamup.config import Config
 from streamup.errors import Cancelled, OutputExists
 from streamup.fanout.inprocess import open_plan
 from streamup.fanout.plan import NotSplittable, Plan
@@ -48,11 +47,6 @@ from streamup.worker.jobs import InvalidJob, Job
 from streamup.worker.queue import Message
 
 log = logging.getLogger("streamup")
-
-#: A job without ``segmentSeconds`` fans out when its source is longer than this (seconds) ...
-FANOUT_ABOVE_S = 60.0
-#: ... in segments of this length: a 5-minute video makes 10 segments, one per CPU worker of the fleet.
-SEGMENT_S = 30.0
 
 
 def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | None:
@@ -70,7 +64,7 @@ def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | 
         if not 0 <= index < len(plan.segments):
             raise InvalidJob(f"segment {index} is not in plan {key} ({len(plan.segments)} segments)", job.id)
         return _run_segment(plan, area, index, ref, context)
-    seconds = _segment_seconds(data.get("parameters") or {}, job)
+    seconds = _segment_seconds(job, context.config)
     if seconds is None:
         return None
     try:
@@ -107,24 +101,15 @@ def _segment_field(value: Any, job_id: str) -> tuple[str, int]:
     return value["key"], value["index"]
 
 
-def _segment_seconds(params: dict[str, Any], job: Job) -> Fraction | None:
-    """``parameters.segmentSeconds`` (0: never fan out), else the automatic rule."""
-    value = params.get("segmentSeconds")
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise InvalidJob("parameters.segmentSeconds must be a number of seconds", job.id)
-        try:
-            seconds = Fraction(str(value).strip())
-        except ValueError:
-            raise InvalidJob(f"parameters.segmentSeconds {value!r} is not a number", job.id) from None
-        if seconds < 0:
-            raise InvalidJob("parameters.segmentSeconds must not be negative", job.id)
-        return seconds or None
-    above = float(os.environ.get(config.FANOUT_ABOVE_SECONDS) or FANOUT_ABOVE_S)
+def _segment_seconds(job: Job, cfg: Config) -> Fraction | None:
+    """``parameters.segmentSeconds`` (the parser checked it; 0: never fan out), else the automatic rule:
+    a source longer than ``cfg.fanout_above_s`` in segments of ``cfg.segment_s``."""
+    if job.segment_seconds is not None:
+        return job.segment_seconds or None
     duration = probe_duration(job.source)
-    if duration is None or duration <= above:
+    if duration is None or duration <= cfg.fanout_above_s:
         return None
-    return Fraction(os.environ.get(config.SEGMENT_SECONDS) or str(SEGMENT_S))
+    return cfg.segment_s
 
 
 def _run_segment(plan: Plan, area: WorkArea, index: int, job: JobRef, context: JobContext) -> Handled:

@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import re
 import socket
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from streamup import config, tiers
+from streamup.config import Config
 from streamup.errors import InputError, UsageError
 from streamup.pipeline.probe import Probe
 from streamup.pipeline.probe import probe as read_header
@@ -164,22 +164,20 @@ class Admission:
     probe: Callable[[str], Probe] = read_header
 
     @classmethod
-    def from_env(cls, bucket: str, environ: Mapping[str, str] = os.environ, *,
-                 resolve: Resolver = system_resolver) -> Admission:
-        """The policy a worker's environment configures (``streamup.config``: ``ALLOWED_INPUT_HOSTS``,
-        ``ALLOWED_INPUT_NETWORKS``, ``ALLOWED_OUTPUT_BUCKETS``; limits from ``STREAMUP_TIER_*_MAX_*``)."""
+    def from_config(cls, cfg: Config, bucket: str, *, resolve: Resolver = system_resolver) -> Admission:
+        """The policy a worker's configuration sets (``Config.allowed_input_hosts``,
+        ``allowed_input_networks``, ``allowed_output_buckets``; limits from ``STREAMUP_TIER_*_MAX_*``)."""
         networks = []
-        for text in _words(environ.get(config.ALLOWED_INPUT_NETWORKS, "")):
+        for text in cfg.allowed_input_networks:
             try:
                 networks.append(ipaddress.ip_network(text, strict=False))
             except ValueError:
                 raise UsageError(f"{config.ALLOWED_INPUT_NETWORKS}: {text!r} is not a network (CIDR)") \
                     from None
         hosts = tuple(h if h.startswith("*") else str(canonical_host(h))
-                      for h in _words(environ.get(config.ALLOWED_INPUT_HOSTS, "").lower()))
-        table = {tier: tiers.limits(tier) for tier in tiers.TIERS}  # a bad STREAMUP_TIER_*_MAX_* fails now
-        return cls(bucket, resolve, hosts, tuple(networks),
-                   tuple(_words(environ.get(config.ALLOWED_OUTPUT_BUCKETS, ""))), table.__getitem__)
+                      for h in (h.lower() for h in cfg.allowed_input_hosts))
+        table = {tier: tiers.limits(tier, cfg) for tier in tiers.TIERS}  # a bad TIER_*_MAX_* fails now
+        return cls(bucket, resolve, hosts, tuple(networks), cfg.allowed_output_buckets, table.__getitem__)
 
     def __call__(self, job: Job) -> None:
         """Raise ``Refused`` unless this worker may run ``job``; may raise ``InputError`` when the source
@@ -233,8 +231,6 @@ class Admission:
                    for pattern in self.allowed_hosts)
 
 
-def _words(text: str) -> Iterable[str]:
-    return [w for w in re.split(r"[,\s]+", text) if w]
 
 
 def _unresolved(host: str, error: OSError) -> InputError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from streamup import config
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.http_server import Route
 from streamup.observe import Observer
@@ -41,8 +41,10 @@ DEFAULT_CONCURRENCY = 2
 DEFAULT_DRAIN_S = 60.0
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``worker`` on the main parser's subcommands."""
+def add_parser(subparsers: Any, cfg: Config | None = None) -> argparse.ArgumentParser:
+    """Register ``worker`` on the main parser's subcommands; ``cfg`` (the environment, read once) gives the
+    flags' defaults."""
+    cfg = cfg or Config.from_environ()
     p: argparse.ArgumentParser = subparsers.add_parser(
         "worker", help="run upscale jobs from an SQS queue (env SQS_QUEUE_URL, S3_BUCKET_NAME)")
     p.add_argument("--queue-url", metavar="URL", help=f"job queue (default ${config.SQS_QUEUE_URL})")
@@ -57,7 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         f"(default {DEFAULT_DRAIN_S:.0f})")
     p.add_argument("--max-jobs", type=_positive, metavar="N", help="exit 0 after N messages (batch use)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   default=os.environ.get(config.METRICS_PORT, config.WORKER_METRICS_PORT_DEFAULT),
+                   default=cfg.metrics_port if cfg.metrics_port is not None
+                   else config.WORKER_METRICS_PORT_DEFAULT,
                    help=f"serve /healthz, /readyz and /metrics on this port (0: any free one; default "
                         f"${config.METRICS_PORT} or {config.WORKER_METRICS_PORT_DEFAULT}; host from "
                         f"${config.HTTP_HOST}, default {config.HTTP_HOST_DEFAULT})")
@@ -66,7 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--retry-delay", type=int, default=30, metavar="S",
                    help="a transiently failed job comes back after S x 2^(attempt-1) seconds (default 30)")
     p.add_argument("--min-lease-seconds", type=_positive, metavar="S",
-                   default=os.environ.get(config.MIN_LEASE_SECONDS) or config.MIN_LEASE_SECONDS_DEFAULT,
+                   default=cfg.min_lease_s,
                    help=f"hold a running job's message for at least S seconds per heartbeat, whatever the "
                         f"queue's visibility timeout (default ${config.MIN_LEASE_SECONDS} or "
                         f"{config.MIN_LEASE_SECONDS_DEFAULT})")
@@ -89,12 +92,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Flags win over the environment; the queue and the bucket are required."""
+def settings_from_args(args: argparse.Namespace, cfg: Config) -> Settings:
+    """Flags win over the environment (``cfg``); the queue and the bucket are required."""
     from streamup.worker.core import Settings
 
-    queue_url = args.queue_url or os.environ.get(config.SQS_QUEUE_URL)
-    bucket = args.bucket or os.environ.get(config.S3_BUCKET_NAME)
+    queue_url = args.queue_url or cfg.queue_url
+    bucket = args.bucket or cfg.bucket
     if not queue_url:
         raise UsageError(f"no job queue: set {config.SQS_QUEUE_URL} or pass --queue-url")
     if not bucket:
@@ -104,7 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         queue_url=queue_url,
         bucket=bucket,
-        status_queue_url=args.status_queue_url or os.environ.get(config.STATUS_QUEUE_URL) or None,
+        status_queue_url=args.status_queue_url or cfg.status_queue_url,
         concurrency=args.concurrency,
         drain_seconds=args.drain_seconds,
         max_jobs=args.max_jobs,
@@ -113,14 +116,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         min_lease_s=args.min_lease_seconds,
         preload=tuple(args.preload) if args.preload else None,
         weights_dirs=tuple(args.weights_dir),
-        http_host=os.environ.get(config.HTTP_HOST) or config.HTTP_HOST_DEFAULT,
+        http_host=cfg.http_host,
         http_port=args.metrics_port,
+        config=cfg,
     )
 
 
 def run(args: argparse.Namespace, observers: Sequence[Observer] = (),
         routes: Mapping[str, Route] | None = None, *, job_hooks: Sequence[JobHook] = (),
-        admit: Admit | None = None, busy_hooks: Sequence[BusyHook] = ()) -> int:
+        admit: Admit | None = None, busy_hooks: Sequence[BusyHook] = (), config: Config | None = None) -> int:
     """Run the worker until a signal (drain, exit 0) or ``--max-jobs`` (exit 0); a queue or model that cannot
     be used at start is a one-line error (exit 1 or 2). Observers, routes (e.g. ``/metrics``), job hooks (the
     fan-out), the admission rule and busy hooks come from whoever composes the command (``hooks.py``), so
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace, observers: Sequence[Observer] = (),
     from streamup.worker.queue import QueueError
     from streamup.worker.sqs import SqsQueue  # boto3 too
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, config or Config.from_environ())
     jobs = SqsQueue(settings.queue_url)
     status = SqsQueue(settings.status_queue_url, jobs.client) if settings.status_queue_url else None
     if status is not None:

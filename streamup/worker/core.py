@@ -17,9 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamup import config, http_server
+from streamup.config import Config
 from streamup.observe import Observer
 from streamup.worker.consumer import Consumer, Limits
 from streamup.worker.health import Health
@@ -52,6 +53,8 @@ class Settings:
     weights_dirs: tuple[str, ...] = ()
     http_host: str = "127.0.0.1"
     http_port: int | None = None
+    #: The environment, read once by the face (tier overrides, weights folders, fan-out rules).
+    config: Config = field(default_factory=Config)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class Worker:
         self.settings, self.jobs, self.status, self.plugins = settings, jobs, status, plugins
         self._stop = threading.Event()  # no more receives: set here or by the consumer after max_jobs
         self.health = Health(jobs.name, settings.poll_seconds, self.stopping)
-        self.models = Models(settings.weights_dirs)
+        self.models = Models(settings.config, settings.weights_dirs)
         self.consumer: Consumer | None = None
         self._consumer_thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -99,8 +102,9 @@ class Worker:
         self.models.preload(s.preload)
         self.health.loaded = True
         policy = Policy(s.retry_delay_s, queue.max_receive_count)
-        runner = Runner(s.bucket, self.models, policy, self.stopping, observers=self.plugins.observers,
-                        hooks=self.plugins.job_hooks, admit=self.plugins.admit)
+        runner = Runner(s.bucket, s.config, self.models, policy, self.stopping,
+                        observers=self.plugins.observers, hooks=self.plugins.job_hooks,
+                        admit=self.plugins.admit)
         limits = Limits(s.concurrency, s.max_jobs, s.poll_seconds, s.min_lease_s)
         consumer = self.consumer = Consumer(self.jobs, self.status, limits, queue.visibility_timeout, policy,
                                             self.health, self._stop, self.plugins.busy_hooks)

@@ -27,6 +27,7 @@ from streamup.worker.jobs import Job
 from streamup.worker.queue import Message
 
 if TYPE_CHECKING:
+    from streamup.config import Config
     from streamup.engine.base import FrameUpscaler
     from streamup.options import UpscaleOptions
 
@@ -52,6 +53,7 @@ class JobContext:
     upscaler: Callable[[], FrameUpscaler]  # the job's model, built on first call (shared, cached)
     cancel: threading.Event
     observers: Sequence[Observer]
+    config: Config  # the worker's environment, read once (e.g. the fan-out's length rules)
 
 
 class JobHook(Protocol):

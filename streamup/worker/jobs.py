@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from streamup.config import Config
 from streamup.errors import StreamupError, UsageError
 from streamup.options import JOB_DEVICES, SCALES, UpscaleOptions
 from streamup.tiers import TIERS, options_for, tier_for
@@ -92,20 +93,21 @@ class Job:
     model: str | None
     segment_seconds: Fraction | None = None
 
-    def options(self, weights_dirs: tuple[str, ...] = ()) -> UpscaleOptions:
+    def options(self, weights_dirs: tuple[str, ...] = (), config: Config | None = None) -> UpscaleOptions:
         """The run's options through ``tiers.options_for``, exactly as the CLI builds them for ``--tier``."""
-        return options_for(self.tier, device=self.device, scale=self.scale, model=self.model,
+        return options_for(self.tier, config, device=self.device, scale=self.scale, model=self.model,
                            weights_dirs=weights_dirs)
 
 
-def parse(body: str, bucket: str) -> Job:
-    """The job in a message body; ``bucket`` is ``S3_BUCKET_NAME`` (where ``inputKey``/``outputKey`` live)."""
+def parse(body: str, bucket: str, config: Config | None = None) -> Job:
+    """The job in a message body; ``bucket`` is ``S3_BUCKET_NAME`` (where ``inputKey``/``outputKey`` live);
+    ``config`` holds the tier overrides (None: read the environment now)."""
     data = decode(body)
     if not isinstance(data, dict):
         raise InvalidJob(f"message body must be a JSON object, got {type(data).__name__}")
     job_id = _job_id(data.get("jobId"))
     try:
-        return _job(data, job_id, bucket)
+        return _job(data, job_id, bucket, config)
     except InvalidJob as e:
         e.job_id = job_id
         raise
@@ -156,11 +158,11 @@ def _job_id(value: Any) -> str:
     return value
 
 
-def _job(data: dict[str, Any], job_id: str, bucket: str) -> Job:
+def _job(data: dict[str, Any], job_id: str, bucket: str, config: Config | None) -> Job:
     params = data.get("parameters")
     if not isinstance(params, dict):
         raise InvalidJob("parameters must be a JSON object")
-    device, scale, tier = _tier(params)
+    device, scale, tier = _tier(params, config)
     model = _text(params, "model", "parameters.model")
     seconds = _seconds(params.get("segmentSeconds"))
     source = _one_of(data, "inputKey", "inputUri", bucket, required=True)
@@ -175,7 +177,7 @@ def _job(data: dict[str, Any], job_id: str, bucket: str) -> Job:
     return Job(job_id, source, destination, tier, device, scale, model, seconds)
 
 
-def _tier(params: dict[str, Any]) -> tuple[str, int, str]:
+def _tier(params: dict[str, Any], config: Config | None) -> tuple[str, int, str]:
     """(device, scale, tier name). A tier fills what device and scale leave out; without one, both are needed
     and name the tier as in the old system; when all are given they must agree."""
     tier = _text(params, "tier", "parameters.tier")
@@ -186,7 +188,7 @@ def _tier(params: dict[str, Any]) -> tuple[str, int, str]:
         raise InvalidJob("parameters need device and scale_factor (or a tier)")
     device = TIERS[tier].device if raw_device is None and tier else _device(raw_device)
     scale = TIERS[tier].scale if raw_scale is None and tier else _scale(raw_scale)
-    named = tier_for(device, scale).name
+    named = tier_for(device, scale, config).name
     if tier is not None and tier != named:
         raise InvalidJob(f"tier {tier!r} contradicts device {device} at {scale}x (that is {named!r})")
     return device, scale, named

@@ -30,6 +30,7 @@ from streamup.worker.queue import DELETE, RELEASE, Outcome
 from streamup.worker.task import Task
 
 if TYPE_CHECKING:
+    from streamup.config import Config
     from streamup.engine.base import FrameUpscaler
     from streamup.options import UpscaleOptions
 
@@ -39,10 +40,11 @@ log = logging.getLogger("streamup")
 class Runner:
     """Runs deliveries of one queue: jobs read against ``bucket``, models from ``models``."""
 
-    def __init__(self, bucket: str, models: Models, policy: Policy, stopping: Callable[[], bool], *,
-                 observers: Sequence[Observer] = (), hooks: Sequence[JobHook] = (),
-                 admit: Admit | None = None) -> None:
-        self.bucket, self.models, self.policy, self.stopping = bucket, models, policy, stopping
+    def __init__(self, bucket: str, config: Config, models: Models, policy: Policy,
+                 stopping: Callable[[], bool], *, observers: Sequence[Observer] = (),
+                 hooks: Sequence[JobHook] = (), admit: Admit | None = None) -> None:
+        self.bucket, self.config, self.models = bucket, config, models
+        self.policy, self.stopping = policy, stopping
         self.observers, self.hooks, self.admit = tuple(observers), tuple(hooks), admit
 
     def run(self, task: Task) -> Outcome:
@@ -58,10 +60,10 @@ class Runner:
         if self.stopping():  # taken just before a drain began: give it back untouched
             return Outcome(RELEASE)
         try:
-            job = task.job = jobs.parse(task.delivery.body, self.bucket)
+            job = task.job = jobs.parse(task.delivery.body, self.bucket, self.config)
             if self.admit is not None:
                 self.admit(job)
-            options = job.options(self.models.weights_dirs)
+            options = job.options(self.models.weights_dirs, self.config)
             existing = _stat_output(job.destination)
         except Exception as e:
             return self._failure(task, e)
@@ -81,7 +83,7 @@ class Runner:
             return None
         message = json.loads(task.delivery.body)  # parsed as valid JSON just before
         context = JobContext(task.delivery.message_id, options, lambda: self.models.get(options),
-                             task.cancel, self.observers)
+                             task.cancel, self.observers, self.config)
         for hook in self.hooks:
             try:
                 handled = hook(job, message, context)

@@ -26,13 +26,12 @@ instance metadata service itself). The role needs ``autoscaling:SetInstanceProte
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from streamup import config
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.storage import aws
 
@@ -66,16 +65,14 @@ class ScaleInProtection:
         self._thread.start()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, *,
-                 lift_after: float = LIFT_AFTER_S) -> ScaleInProtection | None:
-        """The hook the environment asks for (``STREAMUP_SCALE_IN_PROTECTION=1``), else None."""
-        if environ.get(config.SCALE_IN_PROTECTION, "").strip() not in ("1", "true", "yes"):
+    def from_config(cls, cfg: Config, *, lift_after: float = LIFT_AFTER_S) -> ScaleInProtection | None:
+        """The hook the configuration asks for (``STREAMUP_SCALE_IN_PROTECTION=1``), else None."""
+        if not cfg.scale_in_protection:
             return None
-        group, instance = environ.get(config.ASG_NAME, ""), environ.get(config.INSTANCE_ID, "")
-        if not group or not instance:
+        if not cfg.asg_name or not cfg.instance_id:
             raise UsageError(f"{config.SCALE_IN_PROTECTION}=1 needs {config.ASG_NAME} and "
                              f"{config.INSTANCE_ID} (deploy/aws/bootstrap.sh sets them at boot)")
-        return cls(aws.make_client("autoscaling"), group, instance, lift_after=lift_after)
+        return cls(aws.make_client("autoscaling"), cfg.asg_name, cfg.instance_id, lift_after=lift_after)
 
     def __call__(self, running: int) -> None:
         """The worker now holds ``running`` jobs. Returns at once."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from streamup.config import Config
 from streamup.engine.base import FrameUpscaler
 from streamup.fanout import hook as fanout
 from streamup.fanout.inprocess import open_plan
@@ -118,7 +119,7 @@ def test_a_permanent_segment_failure_fails_the_parent_once(s3: S3, clips: dict[s
     s3.client.put_object(Bucket=s3.bucket, Key=key, Body=json.dumps(broken.to_data()).encode())
     upscaler = build_upscaler(options)
     outcomes = [fanout.handle(job, {**body, "segment": {"key": plan.key, "index": i}},
-                              JobContext(f"m{i}", options, lambda: upscaler, threading.Event(), ()))
+                              JobContext(f"m{i}", options, lambda: upscaler, threading.Event(), (), Config()))
                 for i in (1, 2, 1)]
     assert all(o is not None for o in outcomes)
     events = [o.event for o in outcomes if o is not None and o.event is not None]
@@ -141,7 +142,8 @@ def test_a_parent_sent_again_mid_job_reuses_its_plan_and_finished_segments(
         return built[-1]
 
     def deliver(message: dict[str, Any], message_id: str) -> fanout.Handled | None:
-        return fanout.handle(job, message, JobContext(message_id, options, model, threading.Event(), ()))
+        context = JobContext(message_id, options, model, threading.Event(), (), Config())
+        return fanout.handle(job, message, context)
 
     first = deliver(body, "parent-1")
     assert first is not None and first.event is not None and first.event["status"] == "RUNNING"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from streamup.config import Config
 from streamup.errors import InputError, UsageError
 from streamup.pipeline.probe import Probe, probe
 from streamup.tiers import UHD_8K_PIXELS, Limits, limits
@@ -86,8 +87,8 @@ def refusal(admit: Admission, uri: str) -> str:
 
 
 def test_loopback_in_every_spelling_is_refused_and_never_reached(server: Recorder) -> None:
-    default = Admission.from_env(BUCKET, {})
-    anyone = Admission.from_env(BUCKET, {"STREAMUP_ALLOWED_INPUT_HOSTS": "*"})
+    default = Admission.from_config(Config.from_environ({}), BUCKET)
+    anyone = Admission.from_config(Config.from_environ({"STREAMUP_ALLOWED_INPUT_HOSTS": "*"}), BUCKET)
     table: list[tuple[str, str]] = []
     for spelling, uri in spellings(server).items():
         host = spelling.strip("[]")
@@ -107,7 +108,7 @@ def test_the_control_an_allowed_host_is_reached_and_its_header_weighed(server: R
     """The same server, allowed on purpose: the probe reads the header, and the tier's limit refuses it."""
     environ = {"STREAMUP_ALLOWED_INPUT_HOSTS": "127.0.0.1", "STREAMUP_ALLOWED_INPUT_NETWORKS": "127.0.0.0/8"}
     uri = f"https://127.0.0.1:{server.port}/clip.mp4"
-    Admission.from_env(BUCKET, environ)(job(uri))
+    Admission.from_config(Config.from_environ(environ), BUCKET)(job(uri))
     assert server.requests and server.served < CLIP.stat().st_size, "a header, not the whole video"
     small = Admission(BUCKET, allowed_hosts=("127.0.0.1",),
                       allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
@@ -182,7 +183,8 @@ def test_allowed_networks_and_unresolvable_hosts() -> None:
 
 
 def test_outputs_outside_the_workers_bucket_are_refused_unless_allowed() -> None:
-    admit = Admission.from_env(BUCKET, {"STREAMUP_ALLOWED_OUTPUT_BUCKETS": "results, archive"})
+    allowed = Config.from_environ({"STREAMUP_ALLOWED_OUTPUT_BUCKETS": "results, archive"})
+    admit = Admission.from_config(allowed, BUCKET)
     admit.check_output(f"s3://{BUCKET}/out/a.mp4")
     admit.check_output("s3://archive/out/a.mp4")
     with pytest.raises(jobs.Refused) as refused:
@@ -193,20 +195,20 @@ def test_outputs_outside_the_workers_bucket_are_refused_unless_allowed() -> None
     assert classify(refused.value).code == "JOB_REFUSED"
 
 
-def test_configuration_is_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    admit = Admission.from_env(BUCKET, {
+def test_configuration_is_read_once_and_checked() -> None:
+    admit = Admission.from_config(Config.from_environ({
         "STREAMUP_ALLOWED_INPUT_HOSTS": "Media.Example.COM., 0x7f.1 *.cdn.example",
-        "STREAMUP_ALLOWED_INPUT_NETWORKS": "10.20.0.0/16 fd00::/8"})
+        "STREAMUP_ALLOWED_INPUT_NETWORKS": "10.20.0.0/16 fd00::/8"}), BUCKET)
     assert admit.allowed_hosts == ("media.example.com", "127.0.0.1", "*.cdn.example")
     assert [str(n) for n in admit.allowed_networks] == ["10.20.0.0/16", "fd00::/8"]
     with pytest.raises(UsageError, match="STREAMUP_ALLOWED_INPUT_NETWORKS: 'ten' is not a network"):
-        Admission.from_env(BUCKET, {"STREAMUP_ALLOWED_INPUT_NETWORKS": "ten"})
+        Admission.from_config(Config.from_environ({"STREAMUP_ALLOWED_INPUT_NETWORKS": "ten"}), BUCKET)
     assert canonical_host("017700000001") == canonical_host("[::ffff:127.0.0.1]").ipv4_mapped  # type: ignore[union-attr]
     zoned = canonical_host("[fe80::1%eth0]")
     assert not isinstance(zoned, str) and address_kind(zoned) == "link-local"
-    monkeypatch.setenv("STREAMUP_TIER_PRO_MAX_PIXELS", "8k")
     with pytest.raises(UsageError, match="STREAMUP_TIER_PRO_MAX_PIXELS must be a number: '8k'"):
-        Admission.from_env(BUCKET, {})  # at the worker's start, not at its first pro job
+        # at the worker's start, not at its first pro job
+        Admission.from_config(Config.from_environ({"STREAMUP_TIER_PRO_MAX_PIXELS": "8k"}), BUCKET)
 
 
 # -- tier limits, on real clips ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.storage.aws import make_client
 from streamup.worker.scalein import ScaleInProtection
@@ -79,7 +80,7 @@ def test_protected_while_busy_and_lifted_when_idle(group: Group, caplog: pytest.
                                          ProtectedFromScaleIn=True)  # left behind by a worker that crashed
     environ = {"STREAMUP_SCALE_IN_PROTECTION": "1", "STREAMUP_ASG_NAME": group.name,
                "STREAMUP_INSTANCE_ID": group.instance}
-    hook = ScaleInProtection.from_env(environ, lift_after=1.0)  # 10 s by default
+    hook = ScaleInProtection.from_config(Config.from_environ(environ), lift_after=1.0)  # 10 s by default
     assert hook is not None
     try:
         wait_until(lambda: not group.protected())  # a fresh worker starts idle: the stale protection goes
@@ -123,7 +124,8 @@ def test_an_api_error_is_logged_and_retried_never_raised(group: Group,
 
 
 def test_configuration() -> None:
-    assert ScaleInProtection.from_env({}) is None
-    assert ScaleInProtection.from_env({"STREAMUP_SCALE_IN_PROTECTION": "0"}) is None
+    assert ScaleInProtection.from_config(Config.from_environ({})) is None
+    assert ScaleInProtection.from_config(Config.from_environ({"STREAMUP_SCALE_IN_PROTECTION": "0"})) is None
     with pytest.raises(UsageError, match="needs STREAMUP_ASG_NAME and STREAMUP_INSTANCE_ID"):
-        ScaleInProtection.from_env({"STREAMUP_SCALE_IN_PROTECTION": "1", "STREAMUP_ASG_NAME": "g"})
+        ScaleInProtection.from_config(Config.from_environ({"STREAMUP_SCALE_IN_PROTECTION": "1",
+                                                           "STREAMUP_ASG_NAME": "g"}))
