@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from streamup.worker.failures import classify
 from tests.conftest import MEDIA
 from tests.storage.conftest import self_signed
 from tests.storage.recorder import Recorder
+from tests.worker.conftest import Aws, WorkerProcess, final
 
 BUCKET = "media-bucket"
 #: 640x360, 9.64 s, 761445 bytes, its index (moov) at the end (../shared/media/README.md).
@@ -258,3 +259,39 @@ def test_the_cli_has_no_limits_unless_an_operator_set_one(monkeypatch: pytest.Mo
     with pytest.raises(UsageError, match="STREAMUP_TIER_PRO_MAX_BYTES must not be negative"):
         limits("pro")
 
+
+
+# -- through a real `streamup worker` process ----------------------------------------------------------------
+
+
+def test_a_real_worker_refuses_hostile_jobs_once_and_fetches_nothing(
+    aws: Aws, start_worker: Callable[..., WorkerProcess], server: Recorder
+) -> None:
+    """``streamup worker`` as shipped (the CLI composes the admission policy from the environment): jobs
+    naming the loopback server in four spellings and an output beyond the tier's pixel limit each get one
+    FAILED ``JOB_REFUSED`` with ``permanent: true``; nothing reached the server; the messages are gone."""
+    url, dlq = aws.queue(2, max_receives=2)
+    assert dlq is not None
+    key = aws.put("in/clip.mp4", CLIP)
+    env = aws.env(url, STREAMUP_ALLOWED_INPUT_HOSTS="", STREAMUP_ALLOWED_INPUT_NETWORKS="",
+                  STREAMUP_TIER_BASIC_MAX_PIXELS=str(640 * 360 * 4 - 1))  # CLIP at 2x is one pixel over
+    worker = start_worker(env).ready()
+    hostile = {name: spellings(server)[name] for name in ("127.1", "2130706433", "localhost", "[::1]")}
+    for n, uri in enumerate(hostile.values()):
+        aws.send(url, {"jobId": f"hostile-{n}", "inputUri": uri, "outputKey": f"out/hostile-{n}.mp4",
+                       "parameters": {"tier": "basic"}})
+    aws.send(url, {"jobId": "too-big", "inputKey": key, "outputKey": "out/too-big.mp4",
+                   "parameters": {"tier": "basic"}})
+    reasons = {}
+    for job_id in [*(f"hostile-{n}" for n in range(len(hostile))), "too-big"]:
+        events = aws.wait(job_id, final)
+        assert [e["status"] for e in events] == ["FAILED"], events  # no RUNNING: refused before any work
+        error = events[0]["error"]
+        assert (error["code"], error["permanent"]) == ("JOB_REFUSED", True)
+        reasons[job_id] = error["message"]
+    assert all("not on STREAMUP_ALLOWED_INPUT_HOSTS" in reasons[f"hostile-{n}"] for n in range(len(hostile)))
+    assert "above tier basic's limit of 921599 pixels" in reasons["too-big"]
+    assert server.connections == 0 and server.requests == []
+    assert not aws.exists("out/too-big.mp4")
+    assert aws.counts(url) == (0, 0) and aws.counts(dlq) == (0, 0)
+    assert worker.stop() == 0
