@@ -138,3 +138,19 @@ def test_the_import_scan_sees_what_it_must() -> None:
         "    from streamup.media import mux\n")
     assert sorted(_all_imports(tree)) == [("av", False), ("streamup.engine.base.FrameUpscaler", True),
                                           ("streamup.media.mux", False), ("typing.TYPE_CHECKING", False)]
+
+
+#: The modules where an AWS transport lives: the only ones that may import boto3 or botocore (a new AWS
+#: transport module is added here). Everything else speaks of ``InputError``/``OutputError`` and asks
+#: ``storage.transient`` what a failure was.
+AWS_TRANSPORTS = ("streamup.storage.aws", "streamup.storage.s3", "streamup.worker.sqs")
+
+
+def test_boto_is_imported_only_where_an_aws_transport_lives() -> None:
+    importers: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for target, _ in _all_imports(ast.parse(path.read_text())):
+            if _within(target, ("boto3", "botocore")):
+                importers.setdefault(_module(path), set()).add(target)
+    assert "streamup.storage.aws" in importers, "the scan must see the shared AWS helper's imports"
+    assert sorted(m for m in importers if m not in AWS_TRANSPORTS) == []
