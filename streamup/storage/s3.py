@@ -27,7 +27,7 @@ import botocore.exceptions
 import urllib3.exceptions
 
 from streamup.errors import InputError, OutputError, OutputExists, StreamupError
-from streamup.storage.aws import ERRORS, describe, error_code, make_client
+from streamup.storage.aws import ERRORS, describe, error_code, shared_client
 from streamup.storage.base import ObjectInfo, Sink, Source
 from streamup.storage.ranged import RangedReader
 
@@ -61,7 +61,7 @@ def parse_s3_uri(uri: str, error: type[StreamupError]) -> tuple[str, str]:
 
 def open_source(uri: str) -> Source:
     bucket, key = parse_s3_uri(uri, InputError)
-    client = make_client()
+    client = shared_client()
     head = _head(client, bucket, key, uri)
     if head is None:
         raise InputError(f"input not found: {uri}")
@@ -97,7 +97,7 @@ def _header_safe(value: str) -> str:
 def stat(uri: str) -> ObjectInfo | None:
     """HEAD the object: None when there is none; any other failure is an ``InputError`` naming the reason."""
     bucket, key = parse_s3_uri(uri, InputError)
-    head = _head(make_client(), bucket, key, uri)
+    head = _head(shared_client(), bucket, key, uri)
     if head is None:
         return None
     return ObjectInfo(size=int(head["ContentLength"]), metadata=dict(head.get("Metadata") or {}),
@@ -125,7 +125,7 @@ def check_sink(uri: str, *, exclusive: bool = False) -> None:
     S3Sink(uri, content_type=None, metadata=None).abort()
     if exclusive:
         bucket, key = parse_s3_uri(uri, OutputError)
-        if (head := _head(make_client(), bucket, key, uri, OutputError)) is not None:
+        if (head := _head(shared_client(), bucket, key, uri, OutputError)) is not None:
             raise OutputExists(f"output already exists: {uri}", head.get("Metadata"))
 
 
@@ -199,7 +199,7 @@ class S3Sink(Sink):
         self.name = uri
         self._exclusive = exclusive
         self._bucket, self._key = parse_s3_uri(uri, OutputError)
-        self._client = make_client()
+        self._client = shared_client()
         self._base_part_size = part_size or PART_SIZE
         self._parts: list[dict[str, Any]] = []
         meta = {k.lower(): _header_safe(str(v)) for k, v in (metadata or {}).items()}
@@ -282,13 +282,13 @@ def _create(request: Callable[..., Any], uri: str, what: str, *, exclusive: bool
 
 def exists(uri: str) -> bool:
     bucket, key = parse_s3_uri(uri, OutputError)
-    return _head(make_client(), bucket, key, uri, OutputError) is not None
+    return _head(shared_client(), bucket, key, uri, OutputError) is not None
 
 
 def read(uri: str) -> bytes | None:
     bucket, key = parse_s3_uri(uri, OutputError)
     try:
-        response = make_client().get_object(Bucket=bucket, Key=key)
+        response = shared_client().get_object(Bucket=bucket, Key=key)
     except ERRORS as e:
         if describe(e) == "no such object":
             return None
@@ -299,8 +299,8 @@ def read(uri: str) -> bytes | None:
 
 def create_exclusive(uri: str, data: bytes) -> bool:
     bucket, key = parse_s3_uri(uri, OutputError)
-    return _create(make_client().put_object, uri, "write", exclusive=True, Bucket=bucket, Key=key, Body=data,
-                   ContentType=content_type_for(key))
+    return _create(shared_client().put_object, uri, "write", exclusive=True, Bucket=bucket, Key=key,
+                   Body=data, ContentType=content_type_for(key))
 
 
 def make_folder(uri: str) -> None:
@@ -310,7 +310,7 @@ def make_folder(uri: str) -> None:
 def remove_prefix(uri: str) -> None:
     """Delete every object under ``uri/``, a page (up to 1000 keys) per request."""
     bucket, prefix = parse_s3_uri(uri.rstrip("/"), OutputError)  # never a whole bucket
-    client = make_client()
+    client = shared_client()
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
