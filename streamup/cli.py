@@ -155,7 +155,8 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
                 from streamup.fanout.inprocess import run_local
 
                 result = run_local(args.input, args.output, options, Fraction(str(args.segment_seconds)),
-                                   job=job, observers=observers, progress=reporter, cancel=cancel)
+                                   job=job, observers=observers, progress=reporter, cancel=cancel,
+                                   config=cfg)
             else:
                 result = run_observed(job, observers, args.input, args.output, options, progress=reporter,
                                       cancel=cancel, config=cfg)

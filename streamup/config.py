@@ -7,8 +7,7 @@ what it calls (the engine's weights lookup, the tier table, the metrics endpoint
 ``tiers.options_for``) reads one at that call. A value that does not parse is a one-line ``UsageError``
 naming the variable.
 
-The variable names stay importable as constants (``config.WEIGHTS_DIR`` ...) for messages and for code that
-has not moved to ``Config`` yet (``streamup.worker`` and ``streamup.fanout`` read theirs through them).
+The variable names stay importable as constants (``config.WEIGHTS_DIR`` ...) for messages and help texts.
 AWS settings (credentials, ``AWS_REGION``, ``AWS_ENDPOINT_URL``...) are boto3's own and are not repeated here.
 """
 
@@ -42,7 +41,7 @@ METRICS_PORT = "STREAMUP_METRICS_PORT"
 WORKER_METRICS_PORT_DEFAULT = 9400
 PUSHGATEWAY = "STREAMUP_PUSHGATEWAY"
 METRICS_LINGER = "STREAMUP_METRICS_LINGER"
-# -- worker (README "Worker"): the old fleet's names, kept ---------------------------------------------------
+# -- worker (docs/worker.md): the old fleet's names, kept -------------------------------------------------
 SQS_QUEUE_URL = "SQS_QUEUE_URL"
 S3_BUCKET_NAME = "S3_BUCKET_NAME"
 STATUS_QUEUE_URL = "STATUS_QUEUE_URL"

@@ -140,7 +140,6 @@ def test_the_import_scan_sees_what_it_must() -> None:
                                           ("streamup.media.mux", False), ("typing.TYPE_CHECKING", False)]
 
 
-#: The worker's only transport module: the one place in ``streamup.worker`` that may speak AWS.
 #: The worker's AWS transports: its job queue (SQS) and its scale-in protection (Auto Scaling).
 WORKER_TRANSPORTS = ("streamup.worker.sqs", "streamup.worker.scalein")
 AWS = ("boto3", "botocore", "streamup.storage.aws")
@@ -171,3 +170,20 @@ def test_only_the_worker_transport_speaks_aws() -> None:
         assert transport in imports and any(_within(t, AWS) for t in imports[transport])
     found = {(m, t) for m, ts in imports.items() if m not in WORKER_TRANSPORTS for t in ts if _within(t, AWS)}
     assert sorted(found) == []
+
+
+#: The modules where an AWS transport lives: the only ones that may import boto3 or botocore (a new AWS
+#: transport module is added here). Everything else speaks of ``InputError``/``OutputError`` and asks
+#: ``storage.transient`` what a failure was.
+AWS_TRANSPORTS = (
+    "streamup.storage.aws", "streamup.storage.s3", "streamup.worker.sqs", "streamup.worker.scalein")
+
+
+def test_boto_is_imported_only_where_an_aws_transport_lives() -> None:
+    importers: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for target, _ in _all_imports(ast.parse(path.read_text())):
+            if _within(target, ("boto3", "botocore")):
+                importers.setdefault(_module(path), set()).add(target)
+    assert "streamup.storage.aws" in importers, "the scan must see the shared AWS helper's imports"
+    assert sorted(m for m in importers if m not in AWS_TRANSPORTS) == []

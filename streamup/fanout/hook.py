@@ -55,7 +55,7 @@ def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | 
     ref = JobRef(job.id, job.tier, job.device)
     if "segment" in data:
         key, index = _segment_field(data["segment"], job.id)
-        area = WorkArea(job.destination, key)
+        area = WorkArea(job.destination, key, context.config.work_prefix)
         stored = area.read(area.uri("plan.json"))
         if stored is None:
             raise InvalidJob(f"segment {index} of job {job.id}: no plan {key} "
@@ -68,7 +68,8 @@ def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | 
     if seconds is None:
         return None
     try:
-        plan, area, made = open_plan(job.source, job.destination, context.options, seconds)
+        plan, area, made = open_plan(job.source, job.destination, context.options, seconds,
+                                     context.config.work_prefix)
     except NotSplittable as e:
         log.warning("job %s runs as one job: cannot fan out (%s)", job.id, e,
                     extra={"fields": {"event": "fanout", "job": job.id, "status": "refused",

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from fractions import Fraction
 
+from streamup import config
+from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.fanout.plan import NotSplittable, Plan, job_key, make_plan
 from streamup.fanout.segment import run_segment
@@ -24,13 +26,13 @@ from streamup.options import UpscaleOptions
 from streamup.pipeline import Progress, ProgressCallback, UpscaleResult, build_upscaler
 
 
-def open_plan(source: str, destination: str, options: UpscaleOptions,
-              segment_seconds: Fraction) -> tuple[Plan, WorkArea, bool]:
+def open_plan(source: str, destination: str, options: UpscaleOptions, segment_seconds: Fraction,
+              prefix: str = config.WORK_PREFIX_DEFAULT) -> tuple[Plan, WorkArea, bool]:
     """The job's plan, made and stored on first use, read back when a delivery before this one made it;
     returns (plan, its work area, whether this call made it). ``NotSplittable`` when it cannot be fanned out.
     """
     key = job_key(source, destination, options, segment_seconds)
-    area = WorkArea(destination, key)
+    area = WorkArea(destination, key, prefix)
     stored = area.read(area.uri("plan.json"))
     if stored is not None:
         return Plan.from_data(stored), area, False
@@ -52,16 +54,19 @@ def run_local(
     observers: Sequence[Observer] = (),
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    config: Config | None = None,
 ) -> UpscaleResult:
-    """Upscale ``source`` segment by segment and stitch ``destination``; finished segments are reused."""
+    """Upscale ``source`` segment by segment and stitch ``destination``; finished segments are reused.
+    ``config`` is the environment read once (None: read it now)."""
+    cfg = config or Config.from_environ()
     t0 = time.perf_counter()
     if segment_seconds <= 0:
         raise UsageError(f"segment length must be positive, got {float(segment_seconds)} s")
     try:
-        plan, area, _ = open_plan(source, destination, options, segment_seconds)
+        plan, area, _ = open_plan(source, destination, options, segment_seconds, cfg.work_prefix)
     except NotSplittable as e:
         raise UsageError(f"{source} cannot be upscaled in segments: {e}") from None
-    upscaler = build_upscaler(options)
+    upscaler = build_upscaler(options, cfg)
     done = 0
     for segment in plan.segments:
         on_progress = _offset(progress, done, plan.frames, time.perf_counter() - t0) if progress else None

@@ -1,6 +1,6 @@
 """The plumbing under the pipeline's stages: a stop flag, bounded channels, busy clocks, byte counts.
 
-Kept apart from the stages (``pipeline.py``) so that the stages read as what they do — decode, upscale,
+Kept apart from the stages (``run.py``) so that the stages read as what they do — decode, upscale,
 encode — and the rules every stage obeys live in one place: any blocking wait wakes every ``POLL_S`` to see
 whether another stage failed or the run was cancelled, and then unwinds quietly (``Halt``); the first real
 error wins and is re-raised once all stages have stopped.

@@ -1,14 +1,13 @@
-"""Stream copy at pipeline level: read a source's packets, and join encoded pieces into one output.
+"""Stream copy at pipeline level: read a source's packets, and stitch encoded segments into one output.
 
-``streamup.pipeline`` is the one place that wires storage, demux, engine and mux together to upscale. Fan-out
-needs the same one-way path (storage → demux → mux → storage) without the upscaling in the middle: it reads a
-source's video packets to plan the cuts (nothing decoded), reads each finished segment's codec header, and
-copies the segments' video packets and the source's audio and subtitle packets into the destination (nothing
-decoded or encoded). This module is that path, beside ``pipeline.py`` on the same layer: it uses storage,
-media and flow and never a face, so the fan-out face (``streamup.fanout``) stays above the pipeline level like
-every other face, handles plans and records only, and never touches PyAV or the media layer itself. The
-output goes through the same ``Encoder`` (``copy_video`` mode) and sink as a single run, so it is the same
-container with the same rules.
+Fan-out needs the pipeline's one-way path (storage → demux → mux → storage) without the upscaling in the
+middle: it reads a source's video packets to plan the cuts (nothing decoded), reads each finished segment's
+codec header, and stitches the segments' video packets and the source's audio and subtitle packets into the
+destination (nothing decoded or encoded). This module is that path, beside ``run.py`` on the same layer: it
+opens its ends as a single run does (``streamup.pipeline.ends``) and never uses a face, so the fan-out face
+(``streamup.fanout``) stays above the pipeline level like every other face, handles plans and records only,
+and never touches PyAV or the media layer itself. The output goes through the same ``Encoder``
+(``copy_video`` mode) and sink as a single run, so it is the same container with the same rules.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import contextlib
 import hashlib
 import heapq
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,12 +25,10 @@ from typing import Any
 
 import av
 
-from streamup import storage
 from streamup.errors import Cancelled, InputError, OutputError
-from streamup.media import ffmpeg_reason, mux
-from streamup.media.demux import Decoder
-from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
-from streamup.pipeline.flow import Counted
+from streamup.media import ffmpeg_reason
+from streamup.media.mux import Encoder, OutputInfo
+from streamup.pipeline.ends import decoding, demuxing, encoding
 
 #: How far a Matroska time may lie from the exact one: it is rounded to the millisecond.
 _MS_SLACK = Fraction(1, 2000) + Fraction(1, 10**9)
@@ -39,22 +37,10 @@ _MS_SLACK = Fraction(1, 2000) + Fraction(1, 10**9)
 # -- reading a source ----------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _opened(source: str) -> Iterator[Any]:
-    """``source``'s container, open for reading; ``InputError`` when it is no readable video."""
-    with storage.open_source(source) as src:
-        try:
-            container = av.open(src.file, mode="r")  # type: ignore[arg-type]  # a file in all but name
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"not a readable video: {source} ({ffmpeg_reason(e)})") from None
-        with container:
-            yield container
-
-
 def probe_duration(source: str) -> float | None:
     """The source's duration from its container header alone (None when it does not say): whether a job is
     long enough to fan out, decided without reading the video."""
-    with _opened(source) as container:
+    with demuxing(source) as container:
         if container.duration:
             return container.duration / 1_000_000
         streams = container.streams.video
@@ -90,7 +76,7 @@ class VideoPackets:
 @contextlib.contextmanager
 def video_packets(source: str) -> Iterator[VideoPackets]:
     """Open ``source`` for ``VideoPackets``; ``InputError`` when it is no readable video or has no video."""
-    with _opened(source) as container:
+    with demuxing(source) as container:
         if not container.streams.video:
             raise InputError(f"no video stream in {source}")
         yield VideoPackets(source, container)
@@ -100,19 +86,18 @@ def header_of(uri: str) -> tuple[str, str, int]:
     """(codec, SHA-256 of the codec header, reorder depth) of a segment, read from its container header.
 
     The header (H.264 SPS/PPS, FFV1's configuration record) is what every segment must share for their
-    packets to form one stream; the reorder depth (frames a B-frame may move) lets ``join`` rebuild decode
-    timestamps, which Matroska does not store.
+    packets to form one stream; the reorder depth (frames a B-frame may move) lets ``stitch`` rebuild decode
+    timestamps, which Matroska does not store. A segment that is no video is ``OutputError``: the fan-out
+    wrote it.
     """
-    with storage.open_source(uri) as src:
-        try:
-            with av.open(src.file, mode="r") as container:  # type: ignore[arg-type]
-                ctx = container.streams.video[0].codec_context
-                return ctx.name, hashlib.sha256(bytes(ctx.extradata or b"")).hexdigest(), ctx.reorder_depth
-        except (av.FFmpegError, IndexError) as e:
-            raise OutputError(f"segment {uri} is not a readable video ({e})") from None
+    with demuxing(uri, blame=OutputError) as container:
+        if not container.streams.video:
+            raise OutputError(f"segment {uri} holds no video")
+        ctx = container.streams.video[0].codec_context
+        return ctx.name, hashlib.sha256(bytes(ctx.extradata or b"")).hexdigest(), ctx.reorder_depth
 
 
-# -- joining pieces ------------------------------------------------------------------------------------------
+# -- stitching segments --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -126,15 +111,18 @@ class Piece:
 
 
 @dataclass(frozen=True)
-class Joined:
+class Stitched:
+    """What a stitch wrote: its frames, how long it took, the output's description, its size."""
+
     frames: int
+    seconds: float
     output: OutputInfo
     bytes_written: int
 
 
-def join(source: str, destination: str, pieces: Sequence[Piece], time_base: Fraction, reorder_depth: int, *,
-         metadata: dict[str, str] | None = None, exclusive: bool = False,
-         cancel: threading.Event | None = None) -> Joined:
+def stitch(source: str, destination: str, pieces: Sequence[Piece], time_base: Fraction, reorder_depth: int, *,
+           metadata: dict[str, str] | None = None, exclusive: bool = False,
+           cancel: threading.Event | None = None) -> Stitched:
     """Write ``destination`` from ``pieces``' video packets, in order, and ``source``'s audio and subtitle
     packets, nothing decoded or encoded. The pieces share one codec header (the caller checks) whose
     reorder depth is ``reorder_depth``; together they hold every frame of the source, whose pts are on
@@ -147,38 +135,27 @@ def join(source: str, destination: str, pieces: Sequence[Piece], time_base: Frac
     frame. That is monotonic and never after a packet's pts, which is all a muxer needs; each packet is
     checked. Video and audio are merged by time, so the muxer holds only a few packets and memory does not
     grow with the video.
+
+    The source is opened twice: decoded for its description (one frame: the output's time base, rotation,
+    aspect ratio and passthrough streams are a single run's), and demuxed for its audio and subtitle packets.
     """
-    with storage.open_source(source) as src, storage.open_source(source) as audio_src, \
-            storage.open_source(pieces[0].uri) as first:
-        decoder = Decoder(src.file, source)  # type: ignore[arg-type]  # its streams and info, one frame
-        try:
-            with av.open(first.file, mode="r") as head:  # type: ignore[arg-type]
-                template = head.streams.video[0]
-                content_type = mux.CONTENT_TYPES[storage.extension(destination)]
-                sink_ = storage.open_sink(destination, content_type=content_type,
-                                          metadata=dict(metadata or {}), exclusive=exclusive)
-                with sink_ as sink, av.open(audio_src.file, mode="r") as audio:  # type: ignore[arg-type]
-                    writer = Counted(sink.file)
-                    encoder = Encoder(writer, sink.extension,  # type: ignore[arg-type]
-                                      seekable=sink.seekable, video=decoder.info, scale=1,
-                                      passthrough=decoder.passthrough, settings=EncodeSettings(),
-                                      copy_video=template)
-                    with encoder.finishing():
-                        frames = _copy(pieces, time_base, reorder_depth, encoder, audio, decoder.passthrough,
-                                       cancel)
-        finally:
-            decoder.close()
-    return Joined(frames, encoder.info, writer.bytes)
+    t0 = time.perf_counter()
+    with decoding(source) as (decoder, _), demuxing(source) as others, \
+            demuxing(pieces[0].uri, blame=OutputError) as first, \
+            encoding(destination, decoder, copy_video=first.streams.video[0], metadata=metadata,
+                     exclusive=exclusive) as (encoder, writer):
+        frames = _copy(pieces, time_base, reorder_depth, encoder, others, decoder.passthrough, cancel)
+    return Stitched(frames, time.perf_counter() - t0, encoder.info, writer.bytes)
 
 
-def _copy(pieces: Sequence[Piece], time_base: Fraction, depth: int, encoder: Encoder, audio: Any,
+def _copy(pieces: Sequence[Piece], time_base: Fraction, depth: int, encoder: Encoder, others: Any,
           passthrough: list[Any], cancel: threading.Event | None) -> int:
     """Merge the pieces' video packets and the source's passthrough packets by time into the encoder."""
-    streams = [audio.streams[s.index] for s in passthrough]
-    others = (p for p in audio.demux(*streams) if p.size) if streams else iter(())
+    streams = [others.streams[s.index] for s in passthrough]
+    packets = (p for p in others.demux(*streams) if p.size) if streams else iter(())
     timeline = heapq.merge(
         ((_time(p), 0, n, p) for n, p in enumerate(_video(pieces, time_base, depth))),
-        ((_time(p), 1, n, p) for n, p in enumerate(others)),
+        ((_time(p), 1, n, p) for n, p in enumerate(packets)),
         key=lambda item: item[:3])
     frames = 0
     for _, kind, _, packet in timeline:
@@ -206,8 +183,7 @@ def _video(pieces: Sequence[Piece], tb: Fraction, depth: int) -> Iterator[av.Pac
     i = 0
     for piece in pieces:
         exact = [p * tb for p in piece.pts]
-        with storage.open_source(piece.uri) as src, \
-                av.open(src.file, mode="r") as container:  # type: ignore[arg-type]
+        with demuxing(piece.uri, blame=OutputError) as container:
             video = container.streams.video[0]
             count = 0
             for packet in container.demux(video):

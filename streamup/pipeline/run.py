@@ -14,7 +14,8 @@ length. The first error in any stage stops every stage (each blocking queue oper
 all threads are joined before ``upscale`` returns or raises, and the sink is aborted: a failed or cancelled
 run leaves no output. Faces (CLI, a queue worker, metrics) wrap this call; they watch it through the
 ``progress`` callback and stop it through the ``cancel`` event, and never reach inside. The plumbing under the
-stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamup.pipeline.flow``.
+stages (stop flag, byte-bounded channels, busy clocks, byte counts) is ``streamup.pipeline.flow``; the source
+and sink are opened as every pipeline-level path opens them (``streamup.pipeline.ends``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
-from streamup.pipeline.flow import BusyClock, Channel, Counted, StopFlag, Turns
-from streamup.storage import check_sink, extension, open_sink, open_source
+from streamup.pipeline.ends import decoding, encoding
+from streamup.pipeline.flow import BusyClock, Channel, StopFlag, Turns
+from streamup.storage import check_sink, extension
 from streamup.version import __version__
 
 if TYPE_CHECKING:  # importing anything under streamup.engine imports torch (seconds): only when needed
@@ -141,38 +143,20 @@ def upscale(
     mux.container_for(extension(destination))  # a bad extension is a usage error before any work
     check_sink(destination, exclusive=exclusive)  # a missing bucket fails in seconds, before the engine loads
     start = time.perf_counter()
-    with open_source(source) as src:
-        reader = Counted(src.file)
-        decoder = Decoder(reader, src.name, deinterlace=options.deinterlace)  # type: ignore[arg-type]
-        try:
-            if span is not None:
-                decoder.seek(*span)
-            # RGBA sources: alpha beside RGB
-            upscaler = AlphaUpscaler(upscaler or build_upscaler(options, config))
-            oom_before = upscaler.oom_retries
-            tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
-                    "streamup-version": __version__, **(metadata or {})}
-            content_type = mux.CONTENT_TYPES[extension(destination)]
-            sink_ = open_sink(destination, content_type=content_type, metadata=tags, exclusive=exclusive)
-            with sink_ as sink:
-                writer = Counted(sink.file)
-                encoder = Encoder(
-                    writer,  # type: ignore[arg-type]
-                    sink.extension,
-                    seekable=sink.seekable,
-                    video=decoder.info,
-                    scale=upscaler.scale,
-                    passthrough=decoder.passthrough,
-                    settings=EncodeSettings(options.codec, options.crf, options.preset,
-                                            stitchable=span is not None, pix_fmt=options.pix_fmt,
-                                            drop_alpha=options.drop_alpha),
-                )
-                run = _Run(decoder, upscaler, encoder, progress, cancel,
-                           counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
-                with encoder.finishing():
-                    frames = run.execute()
-        finally:
-            decoder.close()
+    with decoding(source, deinterlace=options.deinterlace) as (decoder, reader):
+        if span is not None:
+            decoder.seek(*span)
+        upscaler = AlphaUpscaler(upscaler or build_upscaler(options, config))  # RGBA: alpha beside RGB
+        oom_before = upscaler.oom_retries
+        tags = {"source": source, "model": upscaler.name, "scale": str(upscaler.scale),
+                "streamup-version": __version__, **(metadata or {})}
+        settings = EncodeSettings(options.codec, options.crf, options.preset, stitchable=span is not None,
+                                  pix_fmt=options.pix_fmt, drop_alpha=options.drop_alpha)
+        with encoding(destination, decoder, scale=upscaler.scale, settings=settings, metadata=tags,
+                      exclusive=exclusive) as (encoder, writer):
+            run = _Run(decoder, upscaler, encoder, progress, cancel,
+                       counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
+            frames = run.execute()
     seconds = time.perf_counter() - start
     return UpscaleResult(
         source=source,

@@ -1,12 +1,15 @@
 """Local files: read in place; write beside the destination and rename into place only on success.
 
-An exclusive sink links the finished file into place instead of renaming it: ``link`` fails if the name
-exists, where ``rename`` would replace it, so two runs racing for one output cannot both publish."""
+Every file is written under a partial name beside its destination (same filesystem, so publishing it is one
+atomic step) and published by ``_publish``: a rename, or, for an exclusive write, a link, which fails if the
+name exists where a rename would replace it, so two writers racing for one name cannot both publish. An
+exclusive sink and ``create_exclusive`` (the fan-out's small objects) are the same link."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from typing import BinaryIO
 
@@ -46,12 +49,31 @@ def check_sink(path: str, *, exclusive: bool = False) -> None:
         raise OutputError(f"cannot write output {path}: permission denied")
 
 
-class LocalSink(Sink):
-    """Writes ``<dir>/.<name>.<random>.partial`` and renames it over ``path`` on commit.
+def _partial(path: str) -> str:
+    """``<dir>/.<name>.<random>.partial``: unique per writer, so two writers aimed at one name never write
+    into each other's file; beside the destination, so publishing it never copies."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{uuid.uuid4().hex[:8]}.partial")
 
-    The partial file sits next to the destination (same filesystem, so the rename is atomic); nothing goes to
-    a temporary directory, and a failed or interrupted run removes it.
-    """
+
+def _publish(partial: str, path: str, *, exclusive: bool) -> bool:
+    """Move the finished ``partial`` to ``path``; ``exclusive``: unless ``path`` exists (False, and the
+    partial is removed: the other writer's file stays)."""
+    if not exclusive:
+        os.replace(partial, path)
+        return True
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(partial)
+    return True
+
+
+class LocalSink(Sink):
+    """Writes a partial file beside ``path`` and publishes it on commit; a failed or interrupted run removes
+    it, and nothing goes to a temporary directory."""
 
     seekable = True
 
@@ -59,9 +81,7 @@ class LocalSink(Sink):
         self.name = path
         self._exclusive = exclusive
         check_sink(path, exclusive=exclusive)
-        directory, base = os.path.split(os.path.abspath(path))
-        # unique per writer: two runs aimed at one destination must not write into each other's file
-        self._partial = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:8]}.partial")
+        self._partial = _partial(path)
         try:
             self._file: BinaryIO = open(self._partial, "wb")  # noqa: SIM115 - closed in commit/abort
         except OSError as e:
@@ -73,15 +93,8 @@ class LocalSink(Sink):
 
     def commit(self) -> None:
         self._file.close()
-        if not self._exclusive:
-            os.replace(self._partial, self.name)
-            return
-        try:
-            os.link(self._partial, self.name)
-        except FileExistsError:
-            raise OutputExists(f"output already exists: {self.name}") from None
-        finally:
-            os.unlink(self._partial)
+        if not _publish(self._partial, self.name, exclusive=self._exclusive):
+            raise OutputExists(f"output already exists: {self.name}")
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):  # a full disk fails the close's flush too: remove the file anyway
@@ -94,3 +107,48 @@ def open_sink(path: str, *, content_type: str | None, metadata: dict[str, str] |
               exclusive: bool = False) -> LocalSink:
     """A local file has nowhere to keep a content type or metadata: both are ignored."""
     return LocalSink(path, exclusive=exclusive)
+
+
+# -- the fan-out's small objects (streamup.fanout.workarea) --------------------------------------------------
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise OutputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def create_exclusive(path: str, data: bytes) -> bool:
+    partial = _partial(path)
+    try:
+        with open(partial, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise OutputError(f"cannot write {path}: {e.strerror}") from None
+    return _publish(partial, path, exclusive=True)
+
+
+def make_folder(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot make folder {path}: {e.strerror}") from None
+
+
+def remove_prefix(path: str) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return  # not there, or another remover is deleting it too
+    except OSError as e:
+        raise OutputError(f"cannot remove {e.filename or path}: {e.strerror}") from None

@@ -1,9 +1,7 @@
 """``s3://bucket/key``: ranged reads in, multipart upload out, configured the way every AWS tool is.
 
-Configuration is boto3's own: the credential chain (environment, profile, SSO, instance/task role),
-``AWS_REGION`` (or ``AWS_DEFAULT_REGION``), ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` for MinIO and other
-S3-compatible stores (path-style addressing is then automatic), and botocore's *standard* retry mode
-(exponential backoff with jitter, 5 attempts) unless ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` say otherwise.
+Configuration is boto3's own (``streamup.storage.aws`` builds the client); ``AWS_ENDPOINT_URL_S3`` points at
+MinIO and other S3-compatible stores (path-style addressing is then automatic).
 
 Both ends check the remote side before the pipeline does any heavy work: the source with a HEAD (exists,
 readable, size), the sink by starting the multipart upload (bucket exists and accepts writes). Both fail in
@@ -12,6 +10,9 @@ seconds with one line.
 Why not smart_open's writer: its ``close()`` completes the upload, and FFmpeg closes its output at the end of
 every run, failed or not (and ``IOBase.__del__`` calls ``close()`` too), so a partial video would appear.
 Here closing the file only ends writing; ``commit`` completes and ``abort`` aborts the upload.
+
+Exclusive creation is one conditional request (``_create``: ``If-None-Match: *``), whether it completes an
+exclusive sink's upload or puts one of the fan-out's small objects.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+from collections.abc import Callable
 from typing import Any
 
-import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
 
 from streamup.errors import InputError, OutputError, OutputExists, StreamupError
-from streamup.storage.aws import describe, make_client
+from streamup.storage.aws import ERRORS, describe, error_code, shared_client
 from streamup.storage.base import ObjectInfo, Sink, Source
 from streamup.storage.ranged import RangedReader
 
@@ -60,7 +61,7 @@ def parse_s3_uri(uri: str, error: type[StreamupError]) -> tuple[str, str]:
 
 def open_source(uri: str) -> Source:
     bucket, key = parse_s3_uri(uri, InputError)
-    client = make_client()
+    client = shared_client()
     head = _head(client, bucket, key, uri)
     if head is None:
         raise InputError(f"input not found: {uri}")
@@ -71,7 +72,7 @@ def open_source(uri: str) -> Source:
         kwargs = {"IfMatch": etag} if etag else {}
         try:
             response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{stop - 1}", **kwargs)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        except ERRORS as e:
             raise InputError(f"cannot read input {uri}: {describe(e)}") from None  # botocore has retried
         with response["Body"] as body:  # a body that breaks here is retried by the reader
             return body.read()
@@ -96,21 +97,25 @@ def _header_safe(value: str) -> str:
 def stat(uri: str) -> ObjectInfo | None:
     """HEAD the object: None when there is none; any other failure is an ``InputError`` naming the reason."""
     bucket, key = parse_s3_uri(uri, InputError)
-    head = _head(make_client(), bucket, key, uri)
+    head = _head(shared_client(), bucket, key, uri)
     if head is None:
         return None
     return ObjectInfo(size=int(head["ContentLength"]), metadata=dict(head.get("Metadata") or {}),
                       etag=head.get("ETag"))
 
 
-def _head(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any] | None:
+def _head(client: Any, bucket: str, key: str, uri: str,
+          side: type[StreamupError] = InputError) -> dict[str, Any] | None:
+    """The object's HEAD, None when there is none; another failure is ``side``'s (the input's, or an
+    output's when looking at what is there already)."""
     try:
         return client.head_object(Bucket=bucket, Key=key)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+    except ERRORS as e:
         reason = describe(e)
         if reason == "no such object":
             return None
-        raise InputError(f"cannot read input {uri}: {reason}") from None
+        what = "read input" if side is InputError else "look at"
+        raise side(f"cannot {what} {uri}: {reason}") from None
 
 
 def check_sink(uri: str, *, exclusive: bool = False) -> None:
@@ -120,7 +125,7 @@ def check_sink(uri: str, *, exclusive: bool = False) -> None:
     S3Sink(uri, content_type=None, metadata=None).abort()
     if exclusive:
         bucket, key = parse_s3_uri(uri, OutputError)
-        if (head := _head(make_client(), bucket, key, uri)) is not None:
+        if (head := _head(shared_client(), bucket, key, uri, OutputError)) is not None:
             raise OutputExists(f"output already exists: {uri}", head.get("Metadata"))
 
 
@@ -194,7 +199,7 @@ class S3Sink(Sink):
         self.name = uri
         self._exclusive = exclusive
         self._bucket, self._key = parse_s3_uri(uri, OutputError)
-        self._client = make_client()
+        self._client = shared_client()
         self._base_part_size = part_size or PART_SIZE
         self._parts: list[dict[str, Any]] = []
         meta = {k.lower(): _header_safe(str(v)) for k, v in (metadata or {}).items()}
@@ -202,7 +207,7 @@ class S3Sink(Sink):
             created = self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=self._key,
                 ContentType=content_type or content_type_for(self._key), Metadata=meta)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        except ERRORS as e:
             reason = describe(e)
             if reason == "no such bucket":
                 raise OutputError(f"output bucket does not exist: s3://{self._bucket}") from None
@@ -224,7 +229,7 @@ class S3Sink(Sink):
         try:
             response = self._client.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
                                                 PartNumber=number, Body=data)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        except ERRORS as e:
             raise OutputError(f"upload of {self.name} failed at part {number}: {describe(e)}") from None
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
@@ -235,16 +240,11 @@ class S3Sink(Sink):
             rest = self._file.take_rest()
             if rest or not self._parts:
                 self.upload_part(rest)
-            condition = {"IfNoneMatch": "*"} if self._exclusive else {}
-            try:
-                self._client.complete_multipart_upload(
-                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts}, **condition)
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-                if self._exclusive and _precondition_failed(e):
-                    head = _head(self._client, self._bucket, self._key, self.name) or {}
-                    raise OutputExists(f"output already exists: {self.name}", head.get("Metadata")) from None
-                raise OutputError(f"cannot complete upload of {self.name}: {describe(e)}") from None
+            if not _create(self._client.complete_multipart_upload, self.name, "complete upload of",
+                           exclusive=self._exclusive, Bucket=self._bucket, Key=self._key,
+                           UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}):
+                head = _head(self._client, self._bucket, self._key, self.name, OutputError) or {}
+                raise OutputExists(f"output already exists: {self.name}", head.get("Metadata"))
         except BaseException:
             self.abort()
             raise
@@ -259,14 +259,66 @@ class S3Sink(Sink):
             return
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        except ERRORS as e:
             log.warning("could not abort the upload of %s (%s); a bucket lifecycle rule "
                         "AbortIncompleteMultipartUpload removes it later", self.name, describe(e))
 
 
-def _precondition_failed(error: Exception) -> bool:
-    """S3's answer to a conditional write that lost (412), or to two racing ones (409 Conflict)."""
-    if not isinstance(error, botocore.exceptions.ClientError):
-        return False
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    return code in {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+def _create(request: Callable[..., Any], uri: str, what: str, *, exclusive: bool, **kwargs: Any) -> bool:
+    """One request that publishes ``uri``; ``exclusive`` sends it with ``If-None-Match: *``, and False means
+    S3 refused because an object is there (412, or 409 to two racing requests). True: this call published.
+    Any other failure is an ``OutputError`` (botocore has retried)."""
+    try:
+        request(**kwargs, **({"IfNoneMatch": "*"} if exclusive else {}))
+    except ERRORS as e:
+        if exclusive and error_code(e) in {"412", "PreconditionFailed", "ConditionalRequestConflict"}:
+            return False
+        raise OutputError(f"cannot {what} {uri}: {describe(e)}") from None
+    return True
+
+
+# -- the fan-out's small objects (streamup.fanout.workarea) --------------------------------------------------
+
+
+def exists(uri: str) -> bool:
+    bucket, key = parse_s3_uri(uri, OutputError)
+    return _head(shared_client(), bucket, key, uri, OutputError) is not None
+
+
+def read(uri: str) -> bytes | None:
+    bucket, key = parse_s3_uri(uri, OutputError)
+    try:
+        response = shared_client().get_object(Bucket=bucket, Key=key)
+    except ERRORS as e:
+        if describe(e) == "no such object":
+            return None
+        raise OutputError(f"cannot read {uri}: {describe(e)}") from None
+    with response["Body"] as body:
+        return body.read()
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+    bucket, key = parse_s3_uri(uri, OutputError)
+    return _create(shared_client().put_object, uri, "write", exclusive=True, Bucket=bucket, Key=key,
+                   Body=data, ContentType=content_type_for(key))
+
+
+def make_folder(uri: str) -> None:
+    """A key needs no folder: nothing to make."""
+
+
+def remove_prefix(uri: str) -> None:
+    """Delete every object under ``uri/``, a page (up to 1000 keys) per request."""
+    bucket, prefix = parse_s3_uri(uri.rstrip("/"), OutputError)  # never a whole bucket
+    client = shared_client()
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if not keys:
+                continue
+            answer = client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            if failed := answer.get("Errors"):
+                raise OutputError(f"cannot remove s3://{bucket}/{failed[0].get('Key')}: "
+                                  f"{failed[0].get('Message') or failed[0].get('Code')}")
+    except ERRORS as e:
+        raise OutputError(f"cannot remove {uri}: {describe(e)}") from None

@@ -1,4 +1,4 @@
-"""streamup.pipeline.remux on a real clip: the packet scan a plan reads, a segment's header, and ``join``
+"""streamup.pipeline.remux on a real clip: the packet scan a plan reads, a segment's header, and ``stitch``
 putting video pieces (stream-copied into Matroska, as segments are) and the source's audio back into one
 output, judged by ffprobe/ffmpeg."""
 
@@ -12,14 +12,14 @@ import av
 import pytest
 
 from streamup.errors import OutputError
-from streamup.pipeline.remux import Piece, header_of, join, probe_duration, video_packets
+from streamup.pipeline.remux import Piece, header_of, probe_duration, stitch, video_packets
 from tests.conftest import media
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s, 160x90 x264 with B-frames and a 1 s GOP (three keyframes), the shared clip's AAC copied."""
-    out = tmp_path_factory.mktemp("assemble") / "clip.mp4"
+    out = tmp_path_factory.mktemp("remux") / "clip.mp4"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i",
                     str(media("main_h264_aac_640x360.mp4")), "-t", "3", "-vf", "scale=160:90",
                     "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "24", "-keyint_min", "24",
@@ -82,7 +82,7 @@ def test_the_packet_scan_finds_every_frame_and_keyframe(clip: Path) -> None:
     assert probe_duration(str(clip)) == pytest.approx(3.0, abs=0.05)
 
 
-def test_join_puts_the_pieces_and_the_source_audio_back_together(clip: Path, tmp_path: Path) -> None:
+def test_stitch_puts_the_pieces_and_the_source_audio_back_together(clip: Path, tmp_path: Path) -> None:
     time_base, pts, keys = _scan(clip)
     pieces = _pieces(clip, tmp_path, pts, keys)
     assert [len(p.pts) for p in pieces] == [24, 24, 24]
@@ -90,12 +90,12 @@ def test_join_puts_the_pieces_and_the_source_audio_back_together(clip: Path, tmp
     assert codec == "h264" and depth > 0  # B-frames: decode times must be rebuilt
     assert {header_of(p.uri)[1] for p in pieces} == {digest}
 
-    out = tmp_path / "joined.mp4"
-    joined = join(str(clip), str(out), pieces, time_base, depth, metadata={"job": "t"})
+    out = tmp_path / "stitched.mp4"
+    stitched = stitch(str(clip), str(out), pieces, time_base, depth, metadata={"job": "t"})
 
-    assert joined.frames == 72
-    assert joined.bytes_written == out.stat().st_size > 0
-    assert (joined.output.width, joined.output.height) == (160, 90)
+    assert stitched.frames == 72
+    assert stitched.bytes_written == out.stat().st_size > 0
+    assert (stitched.output.width, stitched.output.height) == (160, 90)
     assert _ffprobe(out, "v:0", "stream=codec_name") == ["h264"]
     assert len(_ffprobe(out, "v:0", "packet=pts")) == 72
     assert sorted(_ffprobe(out, "v:0", "frame=pts_time")) == sorted(_ffprobe(clip, "v:0", "frame=pts_time"))
@@ -109,8 +109,8 @@ def test_a_piece_with_a_frame_the_plan_lacks_publishes_nothing(clip: Path, tmp_p
     time_base, pts, keys = _scan(clip)
     pieces = _pieces(clip, tmp_path, pts, keys)
     short = [pieces[0], Piece(1, pieces[1].uri, pieces[1].pts[:-1]), pieces[2]]
-    out = tmp_path / "joined.mp4"
+    out = tmp_path / "stitched.mp4"
     with pytest.raises(OutputError, match="segment 1"):
-        join(str(clip), str(out), short, time_base, header_of(pieces[0].uri)[2])
+        stitch(str(clip), str(out), short, time_base, header_of(pieces[0].uri)[2])
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["piece-0.mkv", "piece-1.mkv", "piece-2.mkv"]
