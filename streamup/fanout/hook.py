@@ -39,7 +39,7 @@ from streamup.fanout.segment import run_segment
 from streamup.fanout.stitch import stitch
 from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef
-from streamup.pipeline.remux import probe_duration
+from streamup.pipeline.probe import probe
 from streamup.worker import events
 from streamup.worker.failures import classify
 from streamup.worker.hooks import Handled, JobContext
@@ -107,7 +107,7 @@ def _segment_seconds(job: Job, cfg: Config) -> Fraction | None:
     a source longer than ``cfg.fanout_above_s`` in segments of ``cfg.segment_s``."""
     if job.segment_seconds is not None:
         return job.segment_seconds or None
-    duration = probe_duration(job.source)
+    duration = probe(job.source).duration
     if duration is None or duration <= cfg.fanout_above_s:
         return None
     return cfg.segment_s

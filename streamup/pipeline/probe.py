@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamup.errors import InputError
-from streamup.pipeline.remux import _opened  # the one place a source becomes a container (pipeline level)
+from streamup.pipeline.ends import demuxing  # the one place a source becomes a container
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Probe:
 
 def probe(source: str) -> Probe:
     """``source``'s header; ``InputError`` when it cannot be read or holds no video stream."""
-    with _opened(source) as container:
+    with demuxing(source) as container:
         if not container.streams.video:
             raise InputError(f"no video stream in {source}")
         video = container.streams.video[0]

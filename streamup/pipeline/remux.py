@@ -37,18 +37,6 @@ _MS_SLACK = Fraction(1, 2000) + Fraction(1, 10**9)
 # -- reading a source ----------------------------------------------------------------------------------------
 
 
-def probe_duration(source: str) -> float | None:
-    """The source's duration from its container header alone (None when it does not say): whether a job is
-    long enough to fan out, decided without reading the video."""
-    with demuxing(source) as container:
-        if container.duration:
-            return container.duration / 1_000_000
-        streams = container.streams.video
-        if streams and streams[0].duration is not None:
-            return float(streams[0].duration * streams[0].time_base)
-    return None
-
-
 class VideoPackets:
     """A source's first video stream, read packet by packet (nothing decoded): what a fan-out plan needs."""
 

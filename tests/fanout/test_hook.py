@@ -79,7 +79,9 @@ def test_three_workers_survive_a_sigkill_and_a_resent_parent_does_no_work(
     assert "FAILED" not in statuses
     assert len(aws.uploads()) <= 1  # only the killed segment's upload (the lifecycle rule's to remove)
     started = _segments(workers, "started")
-    assert SEGMENTS <= len(started) <= SEGMENTS + 1, started
+    # Only what the victim held is done again: it may have held two segments (two job threads).
+    redone = len(_segments([victim], "started")) - len(_segments([victim], "done"))
+    assert 1 <= redone <= 2 and len(started) == SEGMENTS + redone, started
     out = tmp_path / "out.mp4"
     out.write_bytes(aws.s3.get_object(Bucket=aws.bucket, Key="out/fan-kill.mp4")["Body"].read())
     assert probe.video_pts(out) == pytest.approx(probe.video_pts(clips["bframes.mp4"]), abs=0.001)

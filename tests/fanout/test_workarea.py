@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from streamup import config
+from streamup.config import Config
 from streamup.fanout.workarea import WorkArea
 from tests.storage.conftest import S3, s3, s3_server  # noqa: F401  # the storage tests' moto fixtures
 
@@ -31,11 +30,10 @@ def test_a_local_work_area_is_one_hidden_folder_beside_the_output(tmp_path: Path
     area.remove()  # twice (a re-sent job after success): no error
 
 
-def test_an_s3_work_area_lives_under_the_work_prefix_of_the_output_bucket(
-        s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    monkeypatch.setenv(config.WORK_PREFIX, "/jobs/")
+def test_an_s3_work_area_lives_under_the_work_prefix_of_the_output_bucket(s3: S3) -> None:  # noqa: F811
+    prefix = Config.from_environ({config.WORK_PREFIX: "/jobs/"}).work_prefix
     s3.client.put_object(Bucket=s3.bucket, Key="out/clip.mp4", Body=b"an earlier output")
-    area = WorkArea(s3.uri("out/clip.mp4"), "k1")
+    area = WorkArea(s3.uri("out/clip.mp4"), "k1", prefix)
     assert area.root == s3.uri("jobs/k1")
     assert area.segment(0) == s3.uri("jobs/k1/seg-00000.mkv")
     area.prepare()

@@ -12,7 +12,8 @@ import av
 import pytest
 
 from streamup.errors import OutputError
-from streamup.pipeline.remux import Piece, header_of, probe_duration, stitch, video_packets
+from streamup.pipeline.probe import probe
+from streamup.pipeline.remux import Piece, header_of, stitch, video_packets
 from tests.conftest import media
 
 
@@ -79,7 +80,7 @@ def test_the_packet_scan_finds_every_frame_and_keyframe(clip: Path) -> None:
     assert len(pts) == int(frames[0]) == 72  # 3 s at 24 fps
     assert len(keys) == 3 and keys[0] == pts[0]
     assert [round(float((k - keys[0]) * time_base), 3) for k in keys] == [0.0, 1.0, 2.0]
-    assert probe_duration(str(clip)) == pytest.approx(3.0, abs=0.05)
+    assert probe(str(clip)).duration == pytest.approx(3.0, abs=0.05)
 
 
 def test_stitch_puts_the_pieces_and_the_source_audio_back_together(clip: Path, tmp_path: Path) -> None:
