@@ -179,11 +179,15 @@ class Admission:
         table = {tier: tiers.limits(tier, cfg) for tier in tiers.TIERS}  # a bad TIER_*_MAX_* fails now
         return cls(bucket, resolve, hosts, tuple(networks), cfg.allowed_output_buckets, table.__getitem__)
 
-    def __call__(self, job: Job) -> None:
-        """Raise ``Refused`` unless this worker may run ``job``; may raise ``InputError`` when the source
-        cannot be resolved or read (classified like any input failure)."""
+    def check(self, job: Job) -> None:
+        """Raise ``Refused`` unless this worker may run ``job`` by its words: nothing is fetched (an
+        https host is resolved, which ``InputError`` reports when it fails)."""
         self.check_input(job.source)
         self.check_output(job.destination)
+
+    def weigh(self, job: Job) -> None:
+        """Raise ``Refused`` when ``job``'s source is beyond its tier's limits (its header is read: an
+        unreadable one is an ``InputError``, classified like any input failure)."""
         limits = self.limits(job.tier)
         if any(getattr(limits, f) is not None for f in tiers.LIMIT_FIELDS):
             check_limits(limits, job.scale, self.probe(job.source))

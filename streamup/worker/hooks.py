@@ -8,8 +8,10 @@ never imports its metrics observers:
   ``event`` reported) or None (the runner runs the job itself). It is asked after the job is parsed,
   admitted and found not done yet, and before the job's model is built: ``JobContext.upscaler()`` builds it
   only if the hook needs it.
-- ``Admit`` is asked after parsing and before any fetch or model build; it raises an ``InvalidJob``
-  (subclass) to refuse the job: one FAILED event, ``permanent: true``, and the message deleted.
+- ``Admit`` is asked twice: ``check`` right after parsing, before anything is looked at or fetched (the
+  job's own words: its hosts, its buckets), and ``weigh`` once the job is known not to be done yet and
+  before its model is built (what its source is: a header read against limits). Either raises an
+  ``InvalidJob`` (subclass) to refuse the job: one FAILED event, ``permanent: true``, the message deleted.
 - a ``BusyHook`` hears the number of deliveries in hand whenever it changes (0 → n, n → 0 and between),
   on the consumer thread, before a new delivery's job starts: e.g. to protect the machine from scale-in
   while it works.
@@ -31,7 +33,17 @@ if TYPE_CHECKING:
     from streamup.engine.base import FrameUpscaler
     from streamup.options import UpscaleOptions
 
-Admit = Callable[[Job], None]
+
+
+class Admit(Protocol):
+    def check(self, job: Job) -> None:
+        """Refuse ``job`` on its own words; must fetch nothing."""
+
+    def weigh(self, job: Job) -> None:
+        """Refuse ``job`` on what its source is (may read the source's header); a duplicate of a finished
+        job is never weighed."""
+
+
 BusyHook = Callable[[int], None]
 
 

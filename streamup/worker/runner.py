@@ -1,8 +1,9 @@
 """A runner turns one delivery into one ``Outcome`` on a job thread; it never touches the queue.
 
-The walk of a delivery: parse the message (``jobs``), ``admit`` it, look whether its output exists (a
-duplicate of a finished job ends here, before any input is read), offer it to the job hooks (the fan-out)
-before its model is built, then build or reuse the model (``models``) and run ``upscale()`` through
+The walk of a delivery: parse the message (``jobs``), ``admit.check`` its words (nothing looked at or
+fetched yet), look whether its output exists (a duplicate of a finished job ends here, before any input is
+read), ``admit.weigh`` its source (a header read against the tier's limits), offer it to the job hooks (the
+fan-out) before its model is built, then build or reuse the model (``models``) and run ``upscale()`` through
 ``observe.run_observed``. Failures become outcomes through the ``Policy``; an interrupt (the worker drains)
 becomes ``RELEASE``.
 
@@ -62,13 +63,18 @@ class Runner:
         try:
             job = task.job = jobs.parse(task.delivery.body, self.bucket, self.config)
             if self.admit is not None:
-                self.admit(job)
+                self.admit.check(job)
             options = job.options(self.models.weights_dirs, self.config)
             existing = _stat_output(job.destination)
         except Exception as e:
             return self._failure(task, e)
         if existing is not None:
             return self._existing(job, existing.metadata)
+        if self.admit is not None:
+            try:
+                self.admit.weigh(job)
+            except Exception as e:
+                return self._failure(task, e)
         if (handled := self._offer(task, job, options)) is not None:
             return handled
         try:

@@ -26,10 +26,13 @@ class Refused(InvalidJob):
 
 
 class RefuseNamed:
-    def __call__(self, job: Job) -> None:
+    def check(self, job: Job) -> None:
         log.info("admission asked about %s", job.id, extra={"fields": {"event": "admit", "job": job.id}})
         if job.id.startswith("refuse-"):
             raise Refused(f"job {job.id} refused by the test's admission rule")
+
+    def weigh(self, job: Job) -> None:
+        log.info("admission weighed %s", job.id, extra={"fields": {"event": "weigh", "job": job.id}})
 
 
 class BusyLog:

@@ -77,9 +77,15 @@ def spellings(server: Recorder) -> dict[str, str]:
     }
 
 
+def admit_all(admit: Admission, job: jobs.Job) -> None:
+    """Both questions, in the worker's order: the job's words, then (not a duplicate) its source."""
+    admit.check(job)
+    admit.weigh(job)
+
+
 def refusal(admit: Admission, uri: str) -> str:
     with pytest.raises(jobs.Refused) as refused:
-        admit(job(uri))
+        admit_all(admit, job(uri))
     message = str(refused.value)
     failure = classify(refused.value)
     assert (failure.code, failure.permanent, failure.message) == ("JOB_REFUSED", True, message)
@@ -109,7 +115,7 @@ def test_the_control_an_allowed_host_is_reached_and_its_header_weighed(server: R
     """The same server, allowed on purpose: the probe reads the header, and the tier's limit refuses it."""
     environ = {"STREAMUP_ALLOWED_INPUT_HOSTS": "127.0.0.1", "STREAMUP_ALLOWED_INPUT_NETWORKS": "127.0.0.0/8"}
     uri = f"https://127.0.0.1:{server.port}/clip.mp4"
-    Admission.from_config(Config.from_environ(environ), BUCKET)(job(uri))
+    admit_all(Admission.from_config(Config.from_environ(environ), BUCKET), job(uri))
     assert server.requests and server.served < CLIP.stat().st_size, "a header, not the whole video"
     small = Admission(BUCKET, allowed_hosts=("127.0.0.1",),
                       allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
@@ -165,7 +171,7 @@ def test_private_and_link_local_addresses_are_refused_by_what_the_name_resolves_
     for host, reason in EXPECTED.items():
         assert refusal(admit, f"https://{host}/v/clip.mp4") == \
             f"input host {host} resolves to {reason} address (rule: no private addresses)"
-    admit(job("https://public.example/v/clip.mp4"))  # public: admitted (and, without limits, not probed)
+    admit_all(admit, job("https://public.example/v/clip.mp4"))  # public: admitted; no limits: not probed
     for literal in ("169.254.169.254", "[fd00:ec2::254]", "[::ffff:169.254.169.254]", "0251.0376.0251.0376"):
         assert "link-local (instance metadata) address" in refusal(
             Admission(BUCKET, resolver, allowed_hosts=("*",), probe=never_probe),
@@ -176,11 +182,11 @@ def test_allowed_networks_and_unresolvable_hosts() -> None:
     inside = Admission(BUCKET, resolver, allowed_hosts=("internal.example",),
                        allowed_networks=(ipaddress.ip_network("10.0.0.0/8"),), limits=no_limits,
                        probe=never_probe)
-    inside(job("https://internal.example/v/clip.mp4"))
+    admit_all(inside, job("https://internal.example/v/clip.mp4"))
     assert refusal(inside, "https://office.example/v/clip.mp4").endswith("(rule: allowed input hosts)")
     anyone = Admission(BUCKET, resolver, allowed_hosts=("*",), limits=no_limits, probe=never_probe)
     with pytest.raises(InputError, match=r"^cannot resolve input host nowhere\.example: Name or service not"):
-        anyone(job("https://nowhere.example/v/clip.mp4"))
+        anyone.check(job("https://nowhere.example/v/clip.mp4"))
 
 
 def test_outputs_outside_the_workers_bucket_are_refused_unless_allowed() -> None:
