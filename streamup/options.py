@@ -15,6 +15,9 @@ DEVICES = ("auto", "cpu", "gpu")
 JOB_DEVICES = ("cpu", "gpu")
 #: Arithmetic of the network: ``auto`` is fp16 on CUDA, bf16 on a CPU that has it, else fp32.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Reuse of unchanged pictures (``streamup.pipeline.reuse``): ``auto`` keeps the output of a tile whose input
+#: did not change, where the engine can compute tiles alone; ``off`` computes every tile of every frame.
+REUSE = ("auto", "off")
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,4 @@ class UpscaleOptions:
     deinterlace: str = "auto"  # auto (bwdif at frame rate) | field (bwdif at field rate) | off
     drop_alpha: bool = False  # write no alpha even when the source has some (else an output without it fails)
     weights_dirs: tuple[str, ...] = ()
+    reuse: str = "auto"  # one of REUSE

@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from streamup.engine.alpha import AlphaUpscaler
-from streamup.errors import Cancelled
+from streamup.engine.base import TiledUpscaler
+from streamup.errors import Cancelled, UsageError
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
 from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
-from streamup.options import UpscaleOptions
+from streamup.options import REUSE, UpscaleOptions
 from streamup.pipeline.flow import BusyClock, Channel, Counted, StopFlag, Turns
+from streamup.pipeline.reuse import Choice, Reuse
 from streamup.storage import check_sink, extension, open_sink, open_source
 from streamup.version import __version__
 
@@ -59,7 +61,9 @@ class Progress:
 
     ``stage_busy_s``/``stage_frames`` are cumulative per stage; ``queue_fill`` (0..1 per queue) shows the
     bottleneck (a full queue waits on the stage after it); ``video_seconds_done`` is how much of the source's
-    timeline is upscaled; bytes and OOM retries are this run's so far.
+    timeline is upscaled; bytes and OOM retries are this run's so far. ``frames_reused`` never reached the
+    network (unchanged everywhere), ``tiles_reused``/``tiles_computed`` count the engine's tiles of the
+    frames done (``streamup.pipeline.reuse``; both 0 under ``reuse="off"`` or an engine without tiles).
     """
 
     frames_done: int
@@ -74,6 +78,9 @@ class Progress:
     bytes_written: int = 0
     oom_retries: int = 0
     video_seconds_done: float = 0.0
+    frames_reused: int = 0
+    tiles_reused: int = 0
+    tiles_computed: int = 0
 
     @property
     def fraction(self) -> float | None:
@@ -85,7 +92,8 @@ class Progress:
 @dataclass(frozen=True)
 class UpscaleResult:
     """What a finished run did; ``stage_busy_s`` shows which stage bounds the speed, ``device``/``precision``
-    where the model really ran (a GPU request can fall back to the CPU)."""
+    where the model really ran (a GPU request can fall back to the CPU). Reuse as in ``Progress``, and
+    ``reuse_held_bytes``: the most its state held at once (anchor windows and the last output frame)."""
 
     source: str
     destination: str
@@ -103,6 +111,10 @@ class UpscaleResult:
     bytes_read: int = 0
     bytes_written: int = 0
     oom_retries: int = 0
+    frames_reused: int = 0
+    tiles_reused: int = 0
+    tiles_computed: int = 0
+    reuse_held_bytes: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -164,7 +176,8 @@ def upscale(
                                             drop_alpha=options.drop_alpha),
                 )
                 run = _Run(decoder, upscaler, encoder, progress, cancel,
-                           counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
+                           counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before),
+                           reuse=options.reuse)
                 with encoder.finishing():
                     frames = run.execute()
         finally:
@@ -187,6 +200,7 @@ def upscale(
         bytes_read=reader.bytes,
         bytes_written=writer.bytes,
         oom_retries=upscaler.oom_retries - oom_before,
+        **run.reuse_totals(),
     )
 
 
@@ -229,8 +243,14 @@ class _Run:
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
         counters: Callable[[], tuple[int, int, int]],
+        reuse: str = "auto",
     ) -> None:
+        if reuse not in REUSE:
+            raise UsageError(f"reuse must be one of {', '.join(REUSE)}, got {reuse!r}")
         self.decoder, self.upscaler, self.encoder = decoder, upscaler, encoder
+        # per run, so each fan-out segment starts fresh; only an engine with the tile door can reuse
+        tiled = reuse == "auto" and isinstance(upscaler, TiledUpscaler)
+        self.reuse = Reuse(upscaler.grid, upscaler.scale) if tiled else None
         self.progress = progress
         self.counters = counters  # (bytes read, bytes written, OOM retries) so far
         self.stop = StopFlag(cancel)
@@ -293,16 +313,34 @@ class _Run:
                 turn, self._taken = self._taken, self._taken + 1
                 items, last = self._next_batch()
                 self._ended = last
-            frames = [i for i in items if isinstance(i, VideoFrame)]
+                frames = [i for i in items if isinstance(i, VideoFrame)]
+                choices = [self.reuse.choose(f.image) for f in frames] if self.reuse else None
             images: list[Any] = []
             if frames:
                 with self.clock.busy("upscale"):
-                    images = self.upscaler.upscale([f.image for f in frames])
+                    images = self._compute(frames, choices)
             with self.turns.wait(turn):
+                if self.reuse and choices:
+                    images = [self.reuse.fill(image, c) for image, c in zip(images, choices, strict=True)]
                 self._pass_on(items, frames, images)
                 if last:
                     self.upscaled.put(_END)
                     return
+
+    def _compute(self, frames: list[VideoFrame], choices: list[Choice] | None) -> list[Any]:
+        """The batch's upscaled frames; with reuse, only the chosen tiles, and None for a frame reused
+        everywhere (``reuse.fill`` completes them in turn)."""
+        if choices is None:
+            return self.upscaler.upscale([f.image for f in frames])
+        assert isinstance(self.upscaler, TiledUpscaler)
+        sent = [k for k, c in enumerate(choices) if c.compute]
+        done = iter(self.upscaler.upscale([frames[k].image for k in sent], [choices[k].compute for k in sent])
+                    if sent else [])
+        return [next(done) if c.compute else None for c in choices]
+
+    def reuse_totals(self) -> dict[str, int]:
+        """The reuse fields of ``UpscaleResult`` (zeros without reuse)."""
+        return {**self.reuse.counts(), "reuse_held_bytes": self.reuse.held_bytes} if self.reuse else {}
 
     def _next_batch(self) -> tuple[list[VideoFrame | av.Packet], bool]:
         """A batch of frames with the packets met between them, and whether the stream ended after it."""
@@ -364,4 +402,5 @@ class _Run:
             bytes_written=written,
             oom_retries=ooms,
             video_seconds_done=self.video_seconds_done,
+            **(self.reuse.counts() if self.reuse else {}),
         ))

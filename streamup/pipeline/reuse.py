@@ -1,0 +1,135 @@
+"""Reuse of unchanged pictures: a tile whose input window did not change keeps the output it already has.
+
+Animation holds each drawing for two or three frames, backgrounds stand still, slides and screen recordings
+barely move, yet the network would recompute every pixel of every frame. The engine cuts frames on a fixed
+grid and a tile's output depends only on its window, the core grown by the pad
+(``engine.base.TiledUpscaler``), so where a window is unchanged its output is the one already computed.
+
+Two steps, each where the pipeline already runs in decode order:
+
+- ``choose`` (where a lane takes its batch, under the run's take lock): each tile's window is compared with
+  the window of the tile's *anchor*, the frame whose output the tile holds. Unchanged within ``THRESHOLD``:
+  reuse; else the tile is computed and this frame becomes its anchor. Comparing with the anchor, not the
+  previous frame, keeps slow drift (a fade, a slow pan) from adding up unseen: it is caught once it exceeds
+  the threshold against the frame actually shown. A tile can only reuse a frame decided before it, so lanes
+  computing later batches at the same time never wait for each other.
+- ``fill`` (where batches are passed on, in turn): the reused tiles are copied from the last output passed
+  on, which holds each tile's anchor output (the anchor came earlier in decode order); a frame reused
+  everywhere never reached the network and is that output itself.
+
+What it holds is bounded whatever the video's length: a copy of each tile's anchor window (about one input
+frame) and a reference to the last output frame (``held_bytes``). State is per run, so each fan-out segment
+starts fresh and a segmented output equals the whole run's.
+
+The comparison: per 16x16 block, the mean absolute difference over the block's pixels and channels, in
+8-bit units (16-bit frames are scaled by 1/257); a window changed if any block's mean exceeds
+``THRESHOLD``. Blocks, not the window's mean, so that a small moving object in a large still window counts
+(a 16 px cursor moved by its size changes its blocks by tens of levels), while compression noise (x264
+crf 20 re-encoding a held drawing) stays well under a level per block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from streamup.engine.tiling import Tile
+
+BLOCK = 16
+BLOCK_LEVELS = 8.0
+RMS_LEVELS = 0.6
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to do with one frame: the tiles to compute (none: the frame skips the network) and to reuse."""
+
+    compute: Sequence[Tile]
+    reused: Sequence[Tile]
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(the largest mean absolute difference of any ``BLOCK`` x ``BLOCK`` block, the root mean square
+    difference of the whole) of two same-shape images over pixels and channels, in 8-bit units (edge blocks
+    are smaller)."""
+    h, w, c = a.shape
+    diff = a.astype(np.int32) - b
+    d = np.abs(diff).sum(axis=2)
+    ys, xs = np.arange(0, h, BLOCK), np.arange(0, w, BLOCK)
+    sums = np.add.reduceat(np.add.reduceat(d, ys, axis=0), xs, axis=1)
+    areas = np.outer(np.diff(ys, append=h), np.diff(xs, append=w)) * c
+    unit = 257.0 if a.dtype == np.uint16 else 1.0
+    rms = float(np.sqrt(np.einsum("ijk,ijk->", diff, diff, dtype=np.float64) / diff.size))
+    return float((sums / areas).max()) / unit, rms / unit
+
+
+def unchanged(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether window ``a`` may keep the output computed for window ``b`` (see the module's thresholds)."""
+    block, rms = difference(a, b)
+    return block <= BLOCK_LEVELS and rms <= RMS_LEVELS
+
+
+class Reuse:
+    """One run's reuse state: anchors per tile, the last output, and what was reused.
+
+    ``grid(height, width)`` is the engine's current tiling (``TiledUpscaler.grid``); ``scale`` the output's
+    enlargement. ``choose`` runs in decode order (one caller at a time) and ``fill`` in the same order.
+    """
+
+    def __init__(self, grid: Callable[[int, int], list[Tile]], scale: int) -> None:
+        self._grid = grid
+        self.scale = scale
+        self._tiles: list[Tile] = []
+        self._anchors: list[np.ndarray | None] = []
+        self._key: tuple[tuple[int, ...], np.dtype] | None = None
+        self._held: np.ndarray | None = None
+        self.frames_reused = 0
+        self.tiles_reused = 0
+        self.tiles_computed = 0
+        self.held_bytes = 0  # peak bytes held: anchor windows and the last output frame
+
+    def counts(self) -> dict[str, int]:
+        """Frames and tiles reused, tiles computed so far (fields of ``Progress`` and ``UpscaleResult``)."""
+        return {"frames_reused": self.frames_reused, "tiles_reused": self.tiles_reused,
+                "tiles_computed": self.tiles_computed}
+
+    def choose(self, image: np.ndarray) -> Choice:
+        """Which tiles of this frame (the next in decode order) to compute; the others are reused."""
+        tiles = self._grid(image.shape[0], image.shape[1])
+        key = (image.shape, image.dtype)
+        if tiles != self._tiles or key != self._key:  # first frame, a new size, or the engine's tile shrank
+            self._tiles, self._key, self._anchors = tiles, key, [None] * len(tiles)
+        compute, reused = [], []
+        for k, t in enumerate(tiles):
+            window = image[t.wy0 : t.wy1, t.wx0 : t.wx1]
+            anchor = self._anchors[k]
+            if anchor is not None and unchanged(window, anchor):
+                reused.append(t)
+            else:
+                compute.append(t)
+                self._anchors[k] = window.copy()
+        return Choice(compute, reused)
+
+    def fill(self, output: np.ndarray | None, choice: Choice) -> np.ndarray:
+        """The whole output of a frame whose computed tiles are in ``output`` (None when none were): the
+        reused tiles come from the last output passed on. Call in decode order, once per chosen frame."""
+        s, held = self.scale, self._held
+        if output is None:  # reused everywhere: the last output is this frame's too (outputs are read only)
+            assert held is not None, "a first frame is always computed"
+            output = held
+        elif choice.reused:
+            assert held is not None
+            for t in choice.reused:
+                core = (slice(t.y0 * s, t.y1 * s), slice(t.x0 * s, t.x1 * s))
+                output[core] = held[core]
+        self._held = output
+        self.frames_reused += not choice.compute
+        self.tiles_reused += len(choice.reused)
+        self.tiles_computed += len(choice.compute)
+        anchors = sum(a.nbytes for a in self._anchors if a is not None)
+        self.held_bytes = max(self.held_bytes, anchors + output.nbytes)
+        return output
