@@ -8,7 +8,8 @@ Clips are made from the shared media, each a kind of picture that holds still in
 - ``box``: the still picture with a 32 px box moving across it (at 640x360: the engine's default CPU tile
   cuts it into two tiles, so one half of the frame is still and one moves);
 - ``slides``: three pictures of Big Buck Bunny, each held 1.5 s;
-- ``footage`` / ``chaplin``: ordinary footage, every frame changes (the cost of trying).
+- ``footage``: ordinary footage, every frame changes (the cost of trying); ``chaplin``: an old film
+  transferred with some frames repeated.
 
 Each clip is upscaled x2 with realesr-animevideov3 (one model loaded once, ``streamup.upscale`` with the
 prebuilt engine, lossless FFV1 output so that only reuse differs), ``auto`` and ``off`` alternating which goes
