@@ -4,6 +4,7 @@
 - ``remux``: stream copy with nothing decoded (a source's packets for planning cuts, and finished segments
   stitched into one output): the fan-out's media work.
 - ``flow``: the plumbing under the stages (stop flag, bounded channels, turns, busy clocks, byte counts).
+- ``reuse``: which tiles of a frame are unchanged since their output was computed (``--reuse auto``).
 
 Faces (CLI, worker, metrics, fan-out) import from here and never below it.
 """

@@ -249,8 +249,8 @@ class _Run:
             raise UsageError(f"reuse must be one of {', '.join(REUSE)}, got {reuse!r}")
         self.decoder, self.upscaler, self.encoder = decoder, upscaler, encoder
         # per run, so each fan-out segment starts fresh; only an engine with the tile door can reuse
-        tiled = reuse == "auto" and isinstance(upscaler, TiledUpscaler)
-        self.reuse = Reuse(upscaler.grid, upscaler.scale) if tiled else None
+        self._tiled = upscaler if reuse == "auto" and isinstance(upscaler, TiledUpscaler) else None
+        self.reuse = Reuse(self._tiled.grid, upscaler.scale) if self._tiled else None
         self.progress = progress
         self.counters = counters  # (bytes read, bytes written, OOM retries) so far
         self.stop = StopFlag(cancel)
@@ -330,11 +330,10 @@ class _Run:
     def _compute(self, frames: list[VideoFrame], choices: list[Choice] | None) -> list[Any]:
         """The batch's upscaled frames; with reuse, only the chosen tiles, and None for a frame reused
         everywhere (``reuse.fill`` completes them in turn)."""
-        if choices is None:
+        if choices is None or self._tiled is None:
             return self.upscaler.upscale([f.image for f in frames])
-        assert isinstance(self.upscaler, TiledUpscaler)
         sent = [k for k, c in enumerate(choices) if c.compute]
-        done = iter(self.upscaler.upscale([frames[k].image for k in sent], [choices[k].compute for k in sent])
+        done = iter(self._tiled.upscale([frames[k].image for k in sent], [choices[k].compute for k in sent])
                     if sent else [])
         return [next(done) if c.compute else None for c in choices]
 

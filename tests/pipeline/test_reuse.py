@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from benchmarks.reuse import frames_of, psnr
 from streamup.engine import tiling
 from streamup.engine.upscaler import TorchUpscaler
+from streamup.errors import UsageError
 from streamup.metrics import Metrics
 from streamup.observe import JobRef, run_observed
 from streamup.options import UpscaleOptions
@@ -163,6 +164,9 @@ def test_a_segment_starts_fresh(clips: dict[str, Path], tmp_path: Path) -> None:
     segment = _run(clips["still"], tmp_path / "seg.mkv", "auto", engine, span=(Fraction(1, 2), None))
     assert engine.windows == len(GRID)  # its first frame is computed: nothing carried over from another run
     assert segment.frames == 12 and segment.frames_reused == 11
+    _run(clips["still"], tmp_path / "whole.mkv", "auto", engine)  # reuses its first frame's output throughout
+    whole = frames_of(tmp_path / "whole.mkv")[12:]
+    assert min(psnr(a, b) for a, b in zip(frames_of(tmp_path / "seg.mkv"), whole, strict=True)) >= 45.0
 
 
 @pytest.mark.slow
@@ -174,3 +178,10 @@ def test_metrics_count_reused_frames_and_tiles(clips: dict[str, Path], tmp_path:
     assert value("streamup_tiles_total", {"outcome": "reused"}) == result.tiles_reused > 0
     assert value("streamup_tiles_total", {"outcome": "computed"}) == result.tiles_computed > 0
     assert value("streamup_reused_frames_total") == result.frames_reused
+
+
+def test_an_unknown_reuse_mode_is_a_usage_error_that_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="reuse must be one of auto, off"):
+        upscale(str(media("noaudio_h264.mp4")), str(tmp_path / "out.mp4"),
+                UpscaleOptions(model="lanczos", reuse="sometimes"))
+    assert list(tmp_path.iterdir()) == []
