@@ -22,7 +22,7 @@ from typing import NoReturn
 from streamup.config import Config
 from streamup.errors import Cancelled, StreamupError, UsageError
 from streamup.observe import JobRef, run_observed
-from streamup.options import BACKENDS, DEVICES, PRECISIONS, SCALES, UpscaleOptions
+from streamup.options import BACKENDS, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
 from streamup.version import __version__
@@ -73,6 +73,8 @@ def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
     up.add_argument("--drop-alpha", action="store_true",
                     help="write no alpha channel even if the source has one")
     up.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="look for weights here")
+    up.add_argument("--reuse", choices=REUSE, default="auto",
+                    help="auto: keep the output of tiles whose input is unchanged (default); off: all")
     up.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     up.add_argument("--log-format", choices=("text", "json"), default="text")
     up.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
@@ -124,6 +126,7 @@ def options_from_args(args: argparse.Namespace, cfg: Config | None = None) -> Up
         crf=args.crf,
         preset=args.preset,
         weights_dirs=tuple(args.weights_dir),
+        reuse=args.reuse,
     )
 
 

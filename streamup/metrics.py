@@ -64,6 +64,7 @@ disable_created_metrics()
 # Label values (with the pipeline's STAGES and QUEUES and observe's STATUSES) are created at zero up front, so
 # a rate() over a series sees its first increase instead of a series that appears at its final value.
 DIRECTIONS = ("read", "written")
+TILE_OUTCOMES = ("computed", "reused")  # of the engine's tiles, under --reuse auto (streamup.pipeline.reuse)
 
 # Busy seconds of one stage between two snapshots (one inference batch): ~50 ms for a lanczos batch of four
 # 320x180 frames, 2.8 s per realesr-animevideov3 320x180 frame on a busy 2-core CPU (docs/metrics.md's run),
@@ -88,6 +89,8 @@ class _Seen:
     bytes: dict[str, int] = field(default_factory=dict)
     oom_retries: int = 0
     video_seconds: float = 0.0
+    reused_frames: int = 0
+    tiles: dict[str, int] = field(default_factory=dict)
 
 
 class Metrics:
@@ -123,6 +126,12 @@ class Metrics:
         self.oom_retries = Counter(
             "streamup_oom_retries", "CUDA out-of-memory errors survived by halving the batch or tile.",
             registry=r)
+        self.reused_frames = Counter(
+            "streamup_reused_frames", "Frames whose picture had not changed: no network ran for them.",
+            registry=r)
+        self.tiles = Counter(
+            "streamup_tiles", "Tiles of the engine's grid, computed by the network or reused unchanged.",
+            ["outcome"], registry=r)
         self.build = Info("streamup_build", "Version, torch, and where the model runs.", registry=r)
         r.register(_GpuMemory())
         if process_collectors:
@@ -136,6 +145,8 @@ class Metrics:
             self.queue_depth.labels(q)
         for d in DIRECTIONS:
             self.bytes.labels(d)
+        for o in TILE_OUTCOMES:
+            self.tiles.labels(o)
         self._build = {"version": __version__, "torch": _torch_version(), "device": "", "precision": "",
                        "model": ""}
         self.build.info(self._build)
@@ -162,6 +173,8 @@ class Metrics:
             self._advance(job, self._seen.setdefault(_run_key(job), _Seen()), progress.stage_busy_s,
                           progress.stage_frames, progress.bytes_read, progress.bytes_written,
                           progress.oom_retries, progress.video_seconds_done)
+            self._reuse(self._seen[_run_key(job)], progress.frames_reused,
+                        {"computed": progress.tiles_computed, "reused": progress.tiles_reused})
 
     def job_finished(self, job: JobRef, status: str, seconds: float, result: UpscaleResult | None) -> None:
         with self._lock:
@@ -169,6 +182,8 @@ class Metrics:
             if result is not None:  # the encoder's flush came after the last snapshot: top up to the totals
                 self._advance(job, seen, result.stage_busy_s, result.stage_frames, result.bytes_read,
                               result.bytes_written, result.oom_retries, result.video_seconds)
+                self._reuse(seen, result.frames_reused,
+                            {"computed": result.tiles_computed, "reused": result.tiles_reused})
                 self.describe_model(result.model, result.device, result.precision)
             if status == "succeeded":
                 self.job_duration.labels(job.tier).observe(seconds)
@@ -224,6 +239,16 @@ class Metrics:
         if video_seconds > seen.video_seconds:
             self.video_seconds.labels(job.tier).inc(video_seconds - seen.video_seconds)
             seen.video_seconds = video_seconds
+
+    def _reuse(self, seen: _Seen, reused_frames: int, tiles: Mapping[str, int]) -> None:
+        """Add the frames and tiles reused (and tiles computed) since ``seen``, as ``_advance`` does."""
+        if reused_frames > seen.reused_frames:
+            self.reused_frames.inc(reused_frames - seen.reused_frames)
+            seen.reused_frames = reused_frames
+        for outcome, n in tiles.items():
+            if n > seen.tiles.get(outcome, 0):
+                self.tiles.labels(outcome).inc(n - seen.tiles.get(outcome, 0))
+                seen.tiles[outcome] = n
 
 
 class _GpuMemory:

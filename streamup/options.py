@@ -25,6 +25,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``auto``): ``auto`` takes the first backend in the table that runs the model, so ``model="lanczos"``
 #: alone picks the lanczos preview and every other model torch.
 BACKENDS = ("auto", "torch", "lanczos")
+#: Reuse of unchanged pictures (``streamup.pipeline.reuse``): ``auto`` keeps the output of a tile whose input
+#: did not change, where the engine can compute tiles alone; ``off`` computes every tile of every frame.
+REUSE = ("auto", "off")
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,14 @@ class UpscaleOptions:
     deinterlace: str = "auto"  # auto (bwdif at frame rate) | field (bwdif at field rate) | off
     drop_alpha: bool = False  # write no alpha even when the source has some (else an output without it fails)
     weights_dirs: tuple[str, ...] = ()
+    reuse: str = "auto"  # one of REUSE
 
     def __post_init__(self) -> None:
         _one_of("scale", self.scale, SCALES)
         _one_of("device", self.device, DEVICES)
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("backend", self.backend, BACKENDS)
+        _one_of("reuse", self.reuse, REUSE)
         if self.device == "cpu" and self.require_gpu:
             raise UsageError("require_gpu (--require-gpu) contradicts device cpu")
         for name, least in (("tile", 0), ("tile_pad", 0), ("batch", 1), ("lanes", 1)):

@@ -12,11 +12,15 @@ sharp, on the same pixel grid as the network's output. Details and measurements:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from streamup.engine.base import FrameUpscaler
+from streamup.engine.base import FrameUpscaler, TiledUpscaler
+
+if TYPE_CHECKING:
+    from streamup.engine.tiling import Tile
 
 _GRAY = {np.dtype(np.uint8): "gray", np.dtype(np.uint16): "gray16le"}
 
@@ -29,18 +33,30 @@ class AlphaUpscaler:
         self.scale, self.batch_frames, self.name = inner.scale, inner.batch_frames, inner.name
         self.lanes = inner.lanes
         self.device, self.precision = inner.device, inner.precision
+        self._tiled = inner if isinstance(inner, TiledUpscaler) else None
+        if self._tiled is not None:  # the tile door (``base.TiledUpscaler``) stays open through the wrapper
+            self.grid = self._tiled.grid
 
     @property
     def oom_retries(self) -> int:
         """The wrapped upscaler's count, which grows during a run."""
         return self.inner.oom_retries
 
-    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def upscale(self, frames: Sequence[np.ndarray], tiles: Sequence[Sequence[Tile]] | None = None
+                ) -> list[np.ndarray]:
+        """``tiles`` (only where the inner upscaler is a ``TiledUpscaler``) is handed on for the colour; the
+        alpha plane is resized whole (swscale, a tiny cost beside the network)."""
         if not frames or frames[0].shape[2] == 3:
-            return self.inner.upscale(frames)
-        colour = self.inner.upscale([np.ascontiguousarray(f[..., :3]) for f in frames])
+            return self._colour(frames, tiles)
+        colour = self._colour([np.ascontiguousarray(f[..., :3]) for f in frames], tiles)
         return [np.dstack((rgb, upscale_plane(f[..., 3], self.scale)))
                 for rgb, f in zip(colour, frames, strict=True)]
+
+    def _colour(self, frames: Sequence[np.ndarray], tiles: Sequence[Sequence[Tile]] | None
+                ) -> list[np.ndarray]:
+        if tiles is None or self._tiled is None:
+            return self.inner.upscale(frames)
+        return self._tiled.upscale(frames, tiles)
 
 
 def upscale_plane(plane: np.ndarray, scale: int) -> np.ndarray:

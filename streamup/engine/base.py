@@ -7,9 +7,12 @@ pipeline's fidelity can be tested with a cheap upscaler and the engine's quality
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from streamup.engine.tiling import Tile
 
 
 class FrameUpscaler(Protocol):
@@ -35,3 +38,22 @@ class FrameUpscaler(Protocol):
     oom_retries: int
 
     def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class TiledUpscaler(FrameUpscaler, Protocol):
+    """A ``FrameUpscaler`` that cuts frames on a fixed grid and can compute only some of its tiles.
+
+    The output of a tile's core depends only on the input inside its window (core + pad, ``grid``), so a
+    caller that finds a window unchanged since a frame it already has the output of may keep that output and
+    ask for the other tiles only: ``upscale(frames, tiles)`` computes at least ``tiles[i]`` of frame ``i``
+    (every tile when ``tiles`` is None) and leaves the rest of that output undefined, for the caller to fill.
+    ``grid`` may change during a run (a CUDA out-of-memory retry halves the tile); a call whose tiles are no
+    longer on the grid computes whole frames, so a caller never gets less than it asked for.
+    """
+
+    def grid(self, height: int, width: int) -> list[Tile]: ...
+
+    def upscale(
+        self, frames: Sequence[np.ndarray], tiles: Sequence[Sequence[Tile]] | None = None
+    ) -> list[np.ndarray]: ...

@@ -23,7 +23,7 @@ import torch
 from streamup.engine import tiling
 from streamup.engine.device import Placement
 from streamup.engine.resize import downscale
-from streamup.engine.tiling import MIN_TILE
+from streamup.engine.tiling import MIN_TILE, Tile
 from streamup.errors import StreamupError, UsageError
 
 log = logging.getLogger(__name__)
@@ -68,14 +68,21 @@ class TorchUpscaler:
         self.device = placement.device.type
         self.precision = placement.precision
 
-    def upscale(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def grid(self, height: int, width: int) -> list[Tile]:
+        """The tiles a ``height x width`` frame is cut into now (``base.TiledUpscaler``)."""
+        return tiling.plan(height, width, self.tile, self.tile_pad)
+
+    def upscale(
+        self, frames: Sequence[np.ndarray], tiles: Sequence[Sequence[Tile]] | None = None
+    ) -> list[np.ndarray]:
+        """Whole frames, or at least ``tiles[i]`` of frame ``i``, the rest undefined (base.TiledUpscaler)."""
         if not frames:
             return []
         dtype = _check(frames)
         while True:
             # leave the except scope before retrying, so the failed attempt's tensors are really freed
             with contextlib.suppress(torch.OutOfMemoryError):
-                return self._upscale(frames, dtype)
+                return self._upscale(frames, dtype, tiles)
             self._shrink_after_oom(frames[0].shape[:2])
 
     def _shrink_after_oom(self, frame_hw: tuple[int, ...]) -> None:
@@ -97,7 +104,9 @@ class TorchUpscaler:
         )
 
     @torch.inference_mode()
-    def _upscale(self, frames: Sequence[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
+    def _upscale(
+        self, frames: Sequence[np.ndarray], dtype: np.dtype, only: Sequence[Sequence[Tile]] | None
+    ) -> list[np.ndarray]:
         device, net_scale = self.placement.device, self.model.scale
         maxval = _MAX[dtype]
         integer = torch.uint8 if dtype == np.uint8 else torch.int32
@@ -113,17 +122,32 @@ class TorchUpscaler:
         # The output is assembled in frame layout (N x H x W x 3): the network's channels_last output copies
         # into it without a transpose, and the frames handed back are views of it, not transposed copies.
         out = torch.empty((n, h * net_scale, w * net_scale, 3), dtype=integer, device=device)
-        tiles = tiling.plan(h, w, self.tile, self.tile_pad)
-        for group in tiling.group_by_shape((i, t) for i in range(n) for t in tiles):
+        tiles = self.grid(h, w)
+        wanted = _wanted(tiles, n, only)
+        # A frame computed in part cannot be shrunk whole (its missing tiles would bleed into the lanczos taps
+        # at their borders): each of its windows is shrunk on its own and its core kept. The window's pad
+        # (>= 10 input px) covers the taps' reach (3 output px), so only the seam differs from a whole-frame
+        # shrink, by as little as tiles differ from whole frames (>= 45 dB: tests/engine/test_tiling.py).
+        partial = [len(ts) < len(tiles) for ts in wanted]
+        apart = self.shrink > 1 and any(partial)
+        if apart:
+            small = torch.empty((n, h * self.scale, w * self.scale, 3), dtype=integer, device=device)
+        for group in tiling.group_by_shape((i, t) for i in range(n) for t in wanted[i]):
             for chunk in tiling.chunks(group, self.batch, self.max_batch_pixels):
                 windows = torch.stack([src[i, :, t.wy0 : t.wy1, t.wx0 : t.wx1] for i, t in chunk])
                 result = self._forward(windows, maxval).permute(0, 2, 3, 1)
                 for (i, t), res in zip(chunk, result, strict=True):
-                    oy, ox = (t.y0 - t.wy0) * net_scale, (t.x0 - t.wx0) * net_scale
-                    core = res[oy : oy + (t.y1 - t.y0) * net_scale, ox : ox + (t.x1 - t.x0) * net_scale]
-                    out[i, t.y0 * net_scale : t.y1 * net_scale, t.x0 * net_scale : t.x1 * net_scale] = core
-        if self.shrink > 1:  # planar for the resize: its strided row/column passes run ~2x faster on it
-            out = downscale(out.permute(0, 3, 1, 2).contiguous(), self.shrink).permute(0, 2, 3, 1)
+                    if apart and partial[i]:
+                        _put_core(small[i], _shrink(res[None], self.shrink)[0], t, self.scale)
+                    else:
+                        _put_core(out[i], res, t, net_scale)
+        if apart:
+            whole = [i for i in range(n) if not partial[i]]
+            if whole:
+                small[whole] = _shrink(out[whole], self.shrink)
+            out = small
+        elif self.shrink > 1:
+            out = _shrink(out, self.shrink)
         out = out.contiguous()
         if cuda:
             staged = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
@@ -149,6 +173,30 @@ class TorchUpscaler:
             y = self.model(x)
         y = y.float().clamp_(0, 1).mul_(maxval).round_()
         return y.to(windows.dtype)
+
+
+def _wanted(tiles: list[Tile], frames: int, only: Sequence[Sequence[Tile]] | None) -> list[Sequence[Tile]]:
+    """The tiles to compute per frame: all of them unless ``only`` names some, and all of them again when
+    ``only`` names a tile that is not on the grid any more (an OOM retry halved the tile since)."""
+    if only is None:
+        return [tiles] * frames
+    if len(only) != frames:
+        raise UsageError(f"tiles for {len(only)} frames given with {frames} frames")
+    on_grid = set(tiles)
+    return [tiles if any(t not in on_grid for t in ts) else ts for ts in only]
+
+
+def _shrink(out: torch.Tensor, factor: int) -> torch.Tensor:
+    """Frames (N x H x W x 3) shrunk by ``factor``: planar for the resize, whose strided row/column passes
+    run ~2x faster on it."""
+    return downscale(out.permute(0, 3, 1, 2).contiguous(), factor).permute(0, 2, 3, 1)
+
+
+def _put_core(out: torch.Tensor, window: torch.Tensor, t: Tile, scale: int) -> None:
+    """Copy the core of one window's output (H x W x 3, ``scale`` times the input) into its frame."""
+    oy, ox = (t.y0 - t.wy0) * scale, (t.x0 - t.wx0) * scale
+    core = window[oy : oy + (t.y1 - t.y0) * scale, ox : ox + (t.x1 - t.x0) * scale]
+    out[t.y0 * scale : t.y1 * scale, t.x0 * scale : t.x1 * scale] = core
 
 
 def _check(frames: Sequence[np.ndarray]) -> np.dtype:

@@ -6,6 +6,7 @@
 - ``ends``: the one way every path here opens its source (decoded, or demuxed for packets) and its sink
   (with its encoder, published or removed as a whole).
 - ``flow``: the plumbing under the stages (stop flag, bounded channels, turns, busy clocks, byte counts).
+- ``reuse``: which tiles of a frame are unchanged since their output was computed (``--reuse auto``).
 
 Faces (CLI, worker, metrics, fan-out) import from here and never below it.
 """

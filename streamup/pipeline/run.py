@@ -31,6 +31,7 @@ import av
 
 from streamup.config import Config
 from streamup.engine.alpha import AlphaUpscaler
+from streamup.engine.base import TiledUpscaler
 from streamup.errors import Cancelled
 from streamup.media import mux
 from streamup.media.demux import Decoder, VideoFrame
@@ -38,6 +39,7 @@ from streamup.media.mux import Encoder, EncodeSettings, OutputInfo
 from streamup.options import UpscaleOptions
 from streamup.pipeline.ends import decoding, encoding
 from streamup.pipeline.flow import BusyClock, Channel, StopFlag, Turns
+from streamup.pipeline.reuse import Choice, Reuse
 from streamup.storage import check_sink, extension
 from streamup.version import __version__
 
@@ -62,7 +64,9 @@ class Progress:
 
     ``stage_busy_s``/``stage_frames`` are cumulative per stage; ``queue_fill`` (0..1 per queue) shows the
     bottleneck (a full queue waits on the stage after it); ``video_seconds_done`` is how much of the source's
-    timeline is upscaled; bytes and OOM retries are this run's so far.
+    timeline is upscaled; bytes and OOM retries are this run's so far. ``frames_reused`` never reached the
+    network (unchanged everywhere), ``tiles_reused``/``tiles_computed`` count the engine's tiles of the
+    frames done (``streamup.pipeline.reuse``; both 0 under ``reuse="off"`` or an engine without tiles).
     """
 
     frames_done: int
@@ -77,6 +81,9 @@ class Progress:
     bytes_written: int = 0
     oom_retries: int = 0
     video_seconds_done: float = 0.0
+    frames_reused: int = 0
+    tiles_reused: int = 0
+    tiles_computed: int = 0
 
     @property
     def fraction(self) -> float | None:
@@ -88,7 +95,8 @@ class Progress:
 @dataclass(frozen=True)
 class UpscaleResult:
     """What a finished run did; ``stage_busy_s`` shows which stage bounds the speed, ``device``/``precision``
-    where the model really ran (a GPU request can fall back to the CPU)."""
+    where the model really ran (a GPU request can fall back to the CPU). Reuse as in ``Progress``, and
+    ``reuse_held_bytes``: the most its state held at once (anchor windows and the last output frame)."""
 
     source: str
     destination: str
@@ -106,6 +114,10 @@ class UpscaleResult:
     bytes_read: int = 0
     bytes_written: int = 0
     oom_retries: int = 0
+    frames_reused: int = 0
+    tiles_reused: int = 0
+    tiles_computed: int = 0
+    reuse_held_bytes: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -155,7 +167,8 @@ def upscale(
         with encoding(destination, decoder, scale=upscaler.scale, settings=settings, metadata=tags,
                       exclusive=exclusive) as (encoder, writer):
             run = _Run(decoder, upscaler, encoder, progress, cancel,
-                       counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before))
+                       counters=lambda: (reader.bytes, writer.bytes, upscaler.oom_retries - oom_before),
+                       reuse=options.reuse)
             frames = run.execute()
     seconds = time.perf_counter() - start
     return UpscaleResult(
@@ -175,6 +188,7 @@ def upscale(
         bytes_read=reader.bytes,
         bytes_written=writer.bytes,
         oom_retries=upscaler.oom_retries - oom_before,
+        **run.reuse_totals(),
     )
 
 
@@ -220,8 +234,12 @@ class _Run:
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
         counters: Callable[[], tuple[int, int, int]],
+        reuse: str = "auto",
     ) -> None:
         self.decoder, self.upscaler, self.encoder = decoder, upscaler, encoder
+        # per run, so each fan-out segment starts fresh; only an engine with the tile door can reuse
+        self._tiled = upscaler if reuse == "auto" and isinstance(upscaler, TiledUpscaler) else None
+        self.reuse = Reuse(self._tiled.grid, upscaler.scale) if self._tiled else None
         self.progress = progress
         self.counters = counters  # (bytes read, bytes written, OOM retries) so far
         self.stop = StopFlag(cancel)
@@ -282,31 +300,62 @@ class _Run:
                 if self._ended:
                     return
                 turn, self._taken = self._taken, self._taken + 1
-                items, last = self._next_batch()
+                items, choices, last = self._next_batch()
                 self._ended = last
             frames = [i for i in items if isinstance(i, VideoFrame)]
             images: list[Any] = []
             if frames:
                 with self.clock.busy("upscale"):
-                    images = self.upscaler.upscale([f.image for f in frames])
+                    images = self._compute(frames, choices)
             with self.turns.wait(turn):
+                if self.reuse and choices:
+                    images = [self.reuse.fill(image, c) for image, c in zip(images, choices, strict=True)]
                 self._pass_on(items, frames, images)
                 if last:
                     self.upscaled.put(_END)
                     return
 
-    def _next_batch(self) -> tuple[list[VideoFrame | av.Packet], bool]:
-        """A batch of frames with the packets met between them, and whether the stream ended after it."""
+    def _compute(self, frames: list[VideoFrame], choices: list[Choice] | None) -> list[Any]:
+        """The batch's upscaled frames; with reuse, only the chosen tiles, and None for a frame reused
+        everywhere (``reuse.fill`` completes them in turn)."""
+        if choices is None or self._tiled is None:
+            return self.upscaler.upscale([f.image for f in frames])
+        sent = [k for k, c in enumerate(choices) if c.compute]
+        done = iter(self._tiled.upscale([frames[k].image for k in sent], [choices[k].compute for k in sent])
+                    if sent else [])
+        return [next(done) if c.compute else None for c in choices]
+
+    def reuse_totals(self) -> dict[str, int]:
+        """The reuse fields of ``UpscaleResult`` (zeros without reuse)."""
+        return {**self.reuse.counts(), "reuse_held_bytes": self.reuse.held_bytes} if self.reuse else {}
+
+    def _next_batch(self) -> tuple[list[VideoFrame | av.Packet], list[Choice] | None, bool]:
+        """A batch of frames with the packets met between them, each frame's reuse choice (None without
+        reuse), and whether the stream ended after it.
+
+        Frames reused everywhere ride along with the next frames to compute (up to ``DECODED_BYTES`` of
+        them): a batch of nothing to compute would hold a lane idle until the batches before it were passed
+        on, and on animation on twos every other lane would wait (measured: two lanes ran as one)."""
         batch_frames = max(1, self.upscaler.batch_frames)
         items: list[VideoFrame | av.Packet] = []
-        count = 0
-        while count < batch_frames:
+        choices: list[Choice] = []
+        count = riding = 0
+        while count < batch_frames and riding <= DECODED_BYTES:
             item = self.decoded.get()
             if item is _END:
-                return items, True
+                return items, choices if self.reuse else None, True
             items.append(item)
-            count += isinstance(item, VideoFrame)
-        return items, False
+            if not isinstance(item, VideoFrame):
+                continue
+            if self.reuse is None:
+                count += 1
+                continue
+            choices.append(self.reuse.choose(item.image))
+            if choices[-1].compute:
+                count += 1
+            else:
+                riding += item.image.nbytes
+        return items, choices if self.reuse else None, False
 
     def _pass_on(self, items: list[Any], frames: list[VideoFrame], images: list[Any]) -> None:
         """Queue a batch's upscaled frames and packets for the encoder (in its turn), then report."""
@@ -355,4 +404,5 @@ class _Run:
             bytes_written=written,
             oom_retries=ooms,
             video_seconds_done=self.video_seconds_done,
+            **(self.reuse.counts() if self.reuse else {}),
         ))
