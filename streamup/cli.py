@@ -16,9 +16,9 @@ import threading
 import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from streamup import config
+from streamup import config, many
 from streamup.errors import Cancelled, StreamupError, UsageError
 from streamup.observe import JobRef, run_observed
 from streamup.options import UpscaleOptions
@@ -26,6 +26,9 @@ from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
 from streamup.version import __version__
 from streamup.worker import cli as worker_cli
+
+if TYPE_CHECKING:
+    from streamup.pipeline import UpscaleResult
 
 log = logging.getLogger("streamup")
 
@@ -45,8 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     up = sub.add_parser("upscale", help="upscale INPUT into OUTPUT (container from OUTPUT's extension)")
-    up.add_argument("input", metavar="INPUT", help="local path, s3://bucket/key or https:// URL")
-    up.add_argument("output", metavar="OUTPUT", help="local path or s3://bucket/key (.mp4 .mov .mkv .webm)")
+    up.add_argument("input", metavar="INPUT", nargs="+",
+                    help="local path, s3://bucket/key or https:// URL; several: OUTPUT is a folder")
+    up.add_argument("output", metavar="OUTPUT",
+                    help="local path or s3://bucket/key (.mp4 .mov .mkv .webm); a folder (or a name ending "
+                         "in /) takes every INPUT as FOLDER/<name>, skipping outputs already there")
     up.add_argument("--scale", type=int, choices=(2, 4), help="enlargement (default 2, or the tier's)")
     up.add_argument("--device", choices=("auto", "cpu", "gpu"), help="where the model runs (default auto)")
     up.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
@@ -132,23 +138,26 @@ def _upscale(args: argparse.Namespace) -> int:
         received.append(signum)
         cancel.set()
 
+    batch = many.is_many(args.input, args.output)
+    if batch and args.segment_seconds:
+        raise UsageError("--segment-seconds takes one INPUT and one OUTPUT file")
     previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    reporter = None
-    if not args.no_progress:
-        tty = args.log_format == "text" and sys.stderr.isatty()
-        reporter = BarProgress(sys.stderr) if tty else LogProgress()
+    reporter = None if batch else _reporter(args)
     try:
         with metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
                               linger_s=args.metrics_linger, stop=cancel) as observers:
+            if batch:
+                return many.run(args.input, args.output, options, job=job, observers=observers,
+                                reporter=lambda: _reporter(args), cancel=cancel, on_done=_wrote).exit_code
             if args.segment_seconds:
                 from fractions import Fraction
 
                 from streamup.fanout.inprocess import run_local
 
-                result = run_local(args.input, args.output, options, Fraction(str(args.segment_seconds)),
+                result = run_local(args.input[0], args.output, options, Fraction(str(args.segment_seconds)),
                                    job=job, observers=observers, progress=reporter, cancel=cancel)
             else:
-                result = run_observed(job, observers, args.input, args.output, options, progress=reporter,
+                result = run_observed(job, observers, args.input[0], args.output, options, progress=reporter,
                                       cancel=cancel)
     except Cancelled as e:
         signum = received[0] if received else signal.SIGINT
@@ -160,6 +169,20 @@ def _upscale(args: argparse.Namespace) -> int:
             reporter.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    _wrote(result)
+    return 0
+
+
+def _reporter(args: argparse.Namespace) -> BarProgress | LogProgress | None:
+    """One run's progress display: a bar on a terminal, sparse log lines elsewhere, none if asked."""
+    if args.no_progress:
+        return None
+    tty = args.log_format == "text" and sys.stderr.isatty()
+    return BarProgress(sys.stderr) if tty else LogProgress()
+
+
+def _wrote(result: UpscaleResult) -> None:
+    """The line (or JSON record) that says a file was written."""
     out = result.output
     log.info(
         "wrote %s: %d frames, %dx%d %s %s, %s x%d, %.1f s (%.2f fps)",
@@ -169,7 +192,6 @@ def _upscale(args: argparse.Namespace) -> int:
                           "seconds": round(result.seconds, 3), "fps": round(result.fps, 3),
                           "model": result.model, "scale": result.scale, "dropped": list(out.dropped)}},
     )
-    return 0
 
 
 def _job_id(output: str) -> str:
