@@ -8,6 +8,7 @@ line ``streamup: error: ...`` on stderr, with a traceback only under ``--debug``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from streamup import config, many
 from streamup.errors import Cancelled, StreamupError, UsageError
-from streamup.observe import JobRef, run_observed
+from streamup.observe import JobRef, Observer, run_observed
 from streamup.options import UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
@@ -125,8 +126,6 @@ def options_from_args(args: argparse.Namespace) -> UpscaleOptions:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from streamup import metrics  # prometheus_client and PyAV: not for `--help`
-
     options = options_from_args(args)
     job = JobRef(id=_job_id(args.output), tier=args.tier or "none", device=options.device)
     cancel = threading.Event()
@@ -143,9 +142,14 @@ def _upscale(args: argparse.Namespace) -> int:
         raise UsageError("--segment-seconds takes one INPUT and one OUTPUT file")
     previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     reporter = None if batch else _reporter(args)
+    observing: contextlib.AbstractContextManager[list[Observer]] = contextlib.nullcontext([])
+    if args.metrics_port is not None or args.pushgateway:
+        from streamup import metrics  # prometheus_client: imported only by a run that exports metrics
+
+        observing = metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
+                                     linger_s=args.metrics_linger, stop=cancel)
     try:
-        with metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
-                              linger_s=args.metrics_linger, stop=cancel) as observers:
+        with observing as observers:
             if batch:
                 return many.run(args.input, args.output, options, job=job, observers=observers,
                                 reporter=lambda: _reporter(args), cancel=cancel, on_done=_wrote).exit_code

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from streamup.observe import JobRef
 from streamup.options import UpscaleOptions
 from streamup.pipeline import build_upscaler
 from tests.conftest import REPO, SHARED, media
+from tests.metrics.servers import free_port
 from tests.test_cli import run, streamup_cmd
 
 FIDELITY = SHARED / "tools" / "fidelity.py"
@@ -137,6 +139,27 @@ def test_ctrl_c_stops_the_whole_run_and_leaves_no_partial_output(tmp_path: Path,
     summary = events(rest, "summary")[0]
     assert len(summary["done"]) == 1 and summary["failed"] == []
     assert rest.strip().splitlines()[-1].startswith("streamup: error: cancelled")
+
+
+def test_metrics_count_each_file_as_a_job_of_its_own(tmp_path: Path, episodes: list[Path]) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        streamup_cmd("upscale", str(episodes[0]), str(media("bad_text.mp4")), str(episodes[2]),
+                     f"{tmp_path}/o/", *LANCZOS, "--log-format", "json", "--no-progress",
+                     "--metrics-port", str(port), "--metrics-linger", "120"),
+        stderr=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stderr is not None
+    while json.loads(proc.stderr.readline()).get("event") != "summary":
+        pass  # every file has run; /metrics lingers for a last scrape
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        exposition = response.read().decode()
+    proc.send_signal(signal.SIGINT)  # ends the linger; the run's own outcome stands
+    proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines()
+               if line.startswith("streamup_jobs_total{")}
+    assert samples['streamup_jobs_total{device="auto",status="succeeded",tier="none"}'] == 2.0
+    assert samples['streamup_jobs_total{device="auto",status="failed",tier="none"}'] == 1.0
 
 
 def test_usage_errors_come_before_any_work(tmp_path: Path, episodes: list[Path]) -> None:
