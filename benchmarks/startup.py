@@ -10,16 +10,19 @@ machine is shared: a slow spell hits both), and every figure is the median over 
 
 - ``command``: the real command, ``python -m streamup upscale ... --log-format json``: the wall from spawn to
   exit, and to its first progress record (read from its stderr as it comes), which ``upscale()`` emits when
-  the first batch has come out of the network and is handed to the encoder: the time to the first frame.
+  the first batch has come out of the network and is handed to the encoder: the time to the first frame;
+  and from its last record ("wrote ...": the output is published) to its exit: the teardown.
 - ``phases``: the same work step by step in one fresh process, timestamped from outside the code under test:
   interpreter start, ``import streamup.cli`` (what every command pays), the pipeline (PyAV, numpy), torch,
   spandrel (it imports torchvision), the model load (``build_upscaler``), the probe (opening the input),
-  ``upscale()`` to its first progress snapshot (first batch), and to its end.
+  ``upscale()`` to its first progress snapshot (first batch), and to its end; wall and process CPU seconds.
 - ``imports``: ``python -X importtime`` of the real command once per checkout: each top-level package's own
   import time (its modules' self times summed), largest first.
 
-The 1-minute load average is recorded before and after each run: timings from a loaded machine are only
-comparable within a run. Result: ``benchmarks/results/startup-cpu.json`` (``--out`` to change).
+The 1-minute load average is recorded before and after each run: wall timings from a loaded machine are
+only comparable within a run; CPU seconds (the command's whole process tree, or the phases process) are what
+the work costs and move far less with the neighbours' load, so before/after is judged on them too.
+Result: ``benchmarks/results/startup-cpu.json`` (``--out`` to change).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,24 +59,36 @@ def _env(root: Path) -> dict[str, str]:
 def run_command(root: Path, clip: Path, out: Path) -> dict[str, float]:
     """The real command from ``root``: wall to its first progress record and to its exit."""
     out.unlink(missing_ok=True)
+    before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(command(clip, out), cwd=root, env=_env(root), stderr=subprocess.PIPE, text=True,
                             stdout=subprocess.DEVNULL)
     assert proc.stderr is not None
-    first = None
+    first = written = None
     lines = []
     for line in proc.stderr:
         lines.append(line)
-        if first is None and line.startswith("{") and "percent" in json.loads(line):
+        record = json.loads(line) if line.startswith("{") else {}
+        if first is None and "percent" in record:
             first = time.perf_counter() - start
-    if proc.wait():
+        if record.get("event") == "done":  # the output is published; what follows is the interpreter's exit
+            written = time.perf_counter()
+    if proc.wait() or written is None:
         raise RuntimeError(f"streamup exited {proc.returncode}: {''.join(lines)[-800:]}")
-    return {"first_frame_s": first if first is not None else float("nan"),
-            "wall_s": time.perf_counter() - start}
+    end = time.perf_counter()
+    return {"first_frame_s": first if first is not None else float("nan"), "wall_s": end - start,
+            "exit_after_output_s": end - written, "cpu_s": _children_cpu() - before}
 
 
-def run_phases(root: Path, clip: Path, out: Path) -> dict[str, float]:
-    """``child()`` in a fresh interpreter importing ``root``'s streamup: seconds per phase."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_phases(root: Path, clip: Path, out: Path) -> dict[str, dict[str, float]]:
+    """``child()`` in a fresh interpreter importing ``root``'s streamup: wall and process CPU seconds per
+    phase (the interpreter's CPU is the child's CPU when its first line ran)."""
     out.unlink(missing_ok=True)
     spawned = time.time()
     proc = subprocess.run([sys.executable, str(Path(__file__)), "--child", str(clip), str(out)], cwd=root,
@@ -80,42 +96,49 @@ def run_phases(root: Path, clip: Path, out: Path) -> dict[str, float]:
     if proc.returncode:
         raise RuntimeError(f"phases child exited {proc.returncode}: {proc.stderr[-800:]}")
     stamps = json.loads(proc.stdout.strip().splitlines()[-1])
-    marks = [spawned, *(stamps[p] for p in PHASES)]
-    return {p: marks[i + 1] - marks[i] for i, p in enumerate(PHASES)}
+    walls = [spawned, *(stamps[p][0] for p in PHASES)]
+    cpus = [0.0, *(stamps[p][1] for p in PHASES)]
+    return {"wall": {p: walls[i + 1] - walls[i] for i, p in enumerate(PHASES)},
+            "cpu": {p: cpus[i + 1] - cpus[i] for i, p in enumerate(PHASES)}}
+
+
+def _now() -> tuple[float, float]:
+    """(wall clock, this process's CPU seconds, all threads)."""
+    return time.time(), time.process_time()
 
 
 def child(clip: str, out: str) -> None:
-    """The phases, each stamped with ``time.time()`` when done; printed as one JSON line."""
-    stamps = {"interpreter": time.time()}
+    """The phases, each stamped with ``_now()`` when done; printed as one JSON line."""
+    stamps = {"interpreter": _now()}
     import streamup.cli  # noqa: F401 - what every command imports first
 
-    stamps["import_cli"] = time.time()
+    stamps["import_cli"] = _now()
     from streamup import pipeline
 
-    stamps["import_pipeline"] = time.time()
+    stamps["import_pipeline"] = _now()
     import torch  # noqa: F401
 
-    stamps["import_torch"] = time.time()
+    stamps["import_torch"] = _now()
     import spandrel  # noqa: F401
 
-    stamps["import_spandrel"] = time.time()
+    stamps["import_spandrel"] = _now()
     from streamup.options import UpscaleOptions
 
     options = UpscaleOptions(scale=2, model=MODEL, device="cpu", codec="libx264", crf=23, preset="medium",
                              weights_dirs=(os.environ["STREAMUP_WEIGHTS_DIR"],))
     upscaler = pipeline.build_upscaler(options)
-    stamps["model_load"] = time.time()
+    stamps["model_load"] = _now()
     from streamup.media.demux import Decoder
 
     with open(clip, "rb") as f:
         Decoder(f, clip).close()
-    stamps["probe"] = time.time()
+    stamps["probe"] = _now()
 
     def first(_progress: object) -> None:
-        stamps.setdefault("first_batch", time.time())
+        stamps.setdefault("first_batch", _now())
 
     pipeline.upscale(clip, out, options, upscaler=upscaler, progress=first)
-    stamps["rest_of_run"] = time.time()
+    stamps["rest_of_run"] = _now()
     print(json.dumps(stamps))
 
 
@@ -174,8 +197,13 @@ def main() -> None:
     summary = {
         side: {
             "command_wall_s": median([c["wall_s"] for c in runs[side]["command"]]),
+            "command_cpu_s": median([c["cpu_s"] for c in runs[side]["command"]]),
             "command_first_frame_s": median([c["first_frame_s"] for c in runs[side]["command"]]),
-            "phases_s": {p: round(median([ph[p] for ph in runs[side]["phases"]]), 3) for p in PHASES},
+            "command_exit_after_output_s": median([c["exit_after_output_s"] for c in runs[side]["command"]]),
+            "phases_wall_s": {p: round(median([ph["wall"][p] for ph in runs[side]["phases"]]), 3)
+                              for p in PHASES},
+            "phases_cpu_s": {p: round(median([ph["cpu"][p] for ph in runs[side]["phases"]]), 3)
+                             for p in PHASES},
             "imports": imports[side],
         }
         for side in sides
@@ -195,8 +223,8 @@ def main() -> None:
     }
     common.write_json(args.out, result)
     for side, s in summary.items():
-        print(f"{side}: whole command {s['command_wall_s']:.2f} s, first frame "
-              f"{s['command_first_frame_s']:.2f} s; phases {s['phases_s']}")
+        print(f"{side}: whole command {s['command_wall_s']:.2f} s ({s['command_cpu_s']:.2f} s CPU), first "
+              f"frame {s['command_first_frame_s']:.2f} s; phases, CPU s: {s['phases_cpu_s']}")
     print(f"load average (1 min) {min(loads):.1f}-{max(loads):.1f}; wrote {args.out}")
 
 
