@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from streamup import storage
-from streamup.errors import Cancelled, OutputExists, StreamupError, UsageError
+from streamup.errors import Cancelled, OutputError, OutputExists, StreamupError, UsageError
 from streamup.observe import JobRef, Observer, run_observed
 from streamup.worker.jobs import OUTPUT_EXTENSIONS
 
@@ -134,7 +134,7 @@ def run(
     """
     pairs = plan(inputs, outdir)
     if _is_local(outdir):
-        os.makedirs(outdir, exist_ok=True)  # naming a folder is asking for it; check_sink still vets it
+        _make_folder(outdir)
     cancel = cancel or threading.Event()
     summary = Summary()
     upscaler: FrameUpscaler | None = None
@@ -195,6 +195,16 @@ def _log_summary(summary: Summary, total: int) -> None:
     level = logging.ERROR if summary.failed else logging.INFO
     log.log(level, "%d files: %d done, %d skipped (output exists), %d failed%s", total, len(summary.done),
             len(summary.skipped), len(summary.failed), failed, extra={"fields": summary.record()})
+
+
+def _make_folder(outdir: str) -> None:
+    """Create a local OUTDIR (naming a folder is asking for it); a file there is a usage error."""
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise UsageError(f"OUTPUT must be a folder for several inputs, and {outdir} is a file")
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the output folder {outdir}: {e.strerror or e}") from None
 
 
 def _one_line(e: Exception) -> str:

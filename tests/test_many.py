@@ -175,6 +175,13 @@ def test_usage_errors_come_before_any_work(tmp_path: Path, episodes: list[Path])
                     "--segment-seconds", "1")
     assert segmented.returncode == 2 and "--segment-seconds takes one INPUT" in segmented.stderr
     assert not out.exists()
+    a_file = tmp_path / "taken.mp4"
+    a_file.write_bytes(b"not a folder")
+    onto_a_file = run("upscale", str(episodes[0]), str(episodes[1]), str(a_file), *LANCZOS)
+    assert onto_a_file.returncode == 2
+    expected = f"streamup: error: OUTPUT must be a folder for several inputs, and {a_file} is a file"
+    assert onto_a_file.stderr.strip() == expected
+    assert a_file.read_bytes() == b"not a folder"
 
 
 def test_one_input_into_a_folder_is_a_run_of_one(tmp_path: Path, episodes: list[Path]) -> None:
