@@ -9,6 +9,7 @@ once, into the ``Config`` that ``main`` hands every command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -17,16 +18,20 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from streamup import many
 from streamup.config import Config
 from streamup.errors import Cancelled, StreamupError, UsageError
-from streamup.observe import JobRef, run_observed
+from streamup.observe import JobRef, Observer, run_observed
 from streamup.options import BACKENDS, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
 from streamup.version import __version__
 from streamup.worker import cli as worker_cli
+
+if TYPE_CHECKING:
+    from streamup.pipeline import UpscaleResult
 
 log = logging.getLogger("streamup")
 
@@ -49,8 +54,11 @@ def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     up = sub.add_parser("upscale", help="upscale INPUT into OUTPUT (container from OUTPUT's extension)")
-    up.add_argument("input", metavar="INPUT", help="local path, s3://bucket/key or https:// URL")
-    up.add_argument("output", metavar="OUTPUT", help="local path or s3://bucket/key (.mp4 .mov .mkv .webm)")
+    up.add_argument("input", metavar="INPUT", nargs="+",
+                    help="local path, s3://bucket/key or https:// URL; several: OUTPUT is a folder")
+    up.add_argument("output", metavar="OUTPUT",
+                    help="local path or s3://bucket/key (.mp4 .mov .mkv .webm); a folder (or a name ending "
+                         "in /) takes every INPUT as FOLDER/<name>, skipping outputs already there")
     up.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default 2, or the tier's)")
     up.add_argument("--device", choices=DEVICES, help="where the model runs (default auto)")
     up.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
@@ -131,8 +139,6 @@ def options_from_args(args: argparse.Namespace, cfg: Config | None = None) -> Up
 
 
 def _upscale(args: argparse.Namespace, cfg: Config) -> int:
-    from streamup import metrics  # prometheus_client and PyAV: not for `--help`
-
     options = options_from_args(args, cfg)
     job = JobRef(id=_job_id(args.output), tier=args.tier or "none", device=options.device)
     cancel = threading.Event()
@@ -144,24 +150,33 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
         received.append(signum)
         cancel.set()
 
+    batch = many.is_many(args.input, args.output)
+    if batch and args.segment_seconds:
+        raise UsageError("--segment-seconds takes one INPUT and one OUTPUT file")
     previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    reporter = None
-    if not args.no_progress:
-        tty = args.log_format == "text" and sys.stderr.isatty()
-        reporter = BarProgress(sys.stderr) if tty else LogProgress()
+    reporter = None if batch else _reporter(args)
+    observing: contextlib.AbstractContextManager[list[Observer]] = contextlib.nullcontext([])
+    if args.metrics_port is not None or args.pushgateway:
+        from streamup import metrics  # prometheus_client: imported only by a run that exports metrics
+
+        observing = metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
+                                     linger_s=args.metrics_linger, stop=cancel, host=cfg.http_host)
     try:
-        with metrics.one_shot(job.id, port=args.metrics_port, pushgateway=args.pushgateway,
-                              linger_s=args.metrics_linger, stop=cancel, host=cfg.http_host) as observers:
+        with observing as observers:
+            if batch:
+                return many.run(args.input, args.output, options, job=job, observers=observers,
+                                reporter=lambda: _reporter(args), cancel=cancel, on_done=_wrote,
+                                config=cfg).exit_code
             if args.segment_seconds:
                 from fractions import Fraction
 
                 from streamup.fanout.inprocess import run_local
 
-                result = run_local(args.input, args.output, options, Fraction(str(args.segment_seconds)),
+                result = run_local(args.input[0], args.output, options, Fraction(str(args.segment_seconds)),
                                    job=job, observers=observers, progress=reporter, cancel=cancel,
                                    config=cfg)
             else:
-                result = run_observed(job, observers, args.input, args.output, options, progress=reporter,
+                result = run_observed(job, observers, args.input[0], args.output, options, progress=reporter,
                                       cancel=cancel, config=cfg)
     except Cancelled as e:
         signum = received[0] if received else signal.SIGINT
@@ -173,6 +188,20 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
             reporter.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    _wrote(result)
+    return 0
+
+
+def _reporter(args: argparse.Namespace) -> BarProgress | LogProgress | None:
+    """One run's progress display: a bar on a terminal, sparse log lines elsewhere, none if asked."""
+    if args.no_progress:
+        return None
+    tty = args.log_format == "text" and sys.stderr.isatty()
+    return BarProgress(sys.stderr) if tty else LogProgress()
+
+
+def _wrote(result: UpscaleResult) -> None:
+    """The line (or JSON record) that says a file was written."""
     out = result.output
     log.info(
         "wrote %s: %d frames, %dx%d %s %s, %s x%d, %.1f s (%.2f fps)",
@@ -182,7 +211,6 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
                           "seconds": round(result.seconds, 3), "fps": round(result.fps, 3),
                           "model": result.model, "scale": result.scale, "dropped": list(out.dropped)}},
     )
-    return 0
 
 
 def _job_id(output: str) -> str:
@@ -249,6 +277,32 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; as the process's own command line (``argv`` None) with torch loaded, end the process
+    here rather than through the interpreter's teardown (``_exit_now``)."""
+    code = _main(argv)
+    if argv is None and "torch" in sys.modules:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Flush the logs and streams and end the process with ``code``, skipping the interpreter's teardown.
+
+    With torch and spandrel imported, finalising the interpreter (module teardown, a last collection) takes
+    0.8-1.5 s after the output is already published (``exit_after_output_s`` in benchmarks/startup.py; 1.0 s
+    for a bare ``import torch, spandrel`` against 0.05 s for ``os._exit``, 2-core EPYC): a tenth of a short
+    command. Nothing is left to run by then (stage threads joined, the sink committed, metrics pushed, the
+    /metrics server closed); should another non-daemon thread still be alive, the normal exit joins it.
+    """
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         cfg = Config.from_environ(os.environ)

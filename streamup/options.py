@@ -25,6 +25,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``auto``): ``auto`` takes the first backend in the table that runs the model, so ``model="lanczos"``
 #: alone picks the lanczos preview and every other model torch.
 BACKENDS = ("auto", "torch", "lanczos")
+#: Containers streamup writes, by an output's extension (``media.mux.CONTENT_TYPES`` has one entry each): a
+#: job's derived output and a folder run's outputs keep their input's extension when it is one of these.
+OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
 #: Reuse of unchanged pictures (``streamup.pipeline.reuse``): ``auto`` keeps the output of a tile whose input
 #: did not change, where the engine can compute tiles alone; ``off`` computes every tile of every frame.
 REUSE = ("auto", "off")

@@ -13,11 +13,11 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "streamup"
 LOWER = ("streamup.storage", "streamup.media", "streamup.engine", "streamup.pipeline")
-FACES = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout", "streamup.observe",
-         "streamup.progress", "streamup.doctor", "streamup.http_server")
+FACES = ("streamup.cli", "streamup.many", "streamup.worker", "streamup.metrics", "streamup.fanout",
+         "streamup.observe", "streamup.progress", "streamup.doctor", "streamup.http_server")
 #: Faces that reach the media only through the pipeline level (``upscale()``, its progress snapshots and
 #: cancel event, ``streamup.pipeline.remux``), and what they must not import: PyAV and the layers below.
-PIPELINE_USERS = ("streamup.cli", "streamup.worker", "streamup.metrics", "streamup.fanout")
+PIPELINE_USERS = ("streamup.cli", "streamup.many", "streamup.worker", "streamup.metrics", "streamup.fanout")
 BELOW_PIPELINE = ("av", "streamup.media", "streamup.engine")
 #: Known reaches below the pipeline level, each to be moved behind a pipeline-level function; a new one
 #: fails the test below. Imports of ``streamup.engine`` under ``if TYPE_CHECKING:`` (engine types in

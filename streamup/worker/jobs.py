@@ -36,7 +36,7 @@ from typing import Any
 
 from streamup.config import Config
 from streamup.errors import StreamupError, UsageError
-from streamup.options import JOB_DEVICES, SCALES, UpscaleOptions
+from streamup.options import JOB_DEVICES, OUTPUT_EXTENSIONS, SCALES, UpscaleOptions
 from streamup.tiers import TIERS, options_for, tier_for
 
 #: Letters, digits and ``._:-``: a UUID, a database id or a slug. The id travels as S3 user metadata (an
@@ -48,9 +48,6 @@ LONG = (-(2**63), 2**63 - 1)
 CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 SCALE_TEXT = re.compile(r"\s*[24](\.0*)?\s*")
 SECONDS_TEXT = re.compile(r"\s*[0-9]+(\.[0-9]+)?\s*")
-#: Output containers (an output's extension picks one); a derived output keeps its input's if listed here,
-#: else becomes ``.mp4``.
-OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
 #: A name an output may have: a file name with one of those extensions (any case) after the last ``/``.
 OUTPUT_NAME = re.compile(r".*[^/]\.(mp4|mov|mkv|webm)", re.IGNORECASE)
 #: ``s3://bucket/key`` (a key that names an object, not a folder).
