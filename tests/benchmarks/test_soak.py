@@ -1,0 +1,41 @@
+"""The chaos soak (benchmarks/soak.py), small: two real workers, one of each kind of job that matters, a
+SIGKILL, a SIGTERM with a short drain and a storm of storage/queue errors. Every invariant must hold; a
+broken one fails this test with the soak's own table.
+
+About 3 minutes on a 2-core machine (worker start-up with the model load, the long job's at least 5
+visibility timeouts of real-model work, the fidelity checks).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.soak import FAULTS, KINDS
+from tests.conftest import REPO
+
+#: One job of each of the first 11 kinds: the long one, the twice-sent one, fan-out, a real-model job,
+#: mov and webm outputs, and all five invalid or missing-input jobs.
+JOBS = 11
+
+
+def test_a_small_soak_holds_every_invariant(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.soak", "--minutes", "1", "--jobs", str(JOBS), "--workers", "2",
+         "--fault-every", "12", "--fault-rate", "0.05", "--settle", "300", "--seed", "7",
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.exists(), run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    broken = {name: v["details"] for name, v in result["invariants"].items() if not v["held"]}
+    assert not broken, run.stdout
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {r["kind"] for r in result["jobs"]} == set(list(KINDS)[:JOBS])
+    assert set(result["faults"]["scheduled"]) == set(FAULTS)  # each scheduled fault struck at least once
+    injected = {k: v for k, v in result["faults"]["proxy"].items() if k != "forwarded"}
+    assert sum(injected.values()) > 0, injected
+    assert result["valid_jobs_succeeded"] == sum(r["valid"] for r in result["jobs"])
+    assert result["invariants"]["metrics_match_truth"]["scrapes"], "no worker's metrics were checked"
