@@ -34,7 +34,7 @@ def test_a_small_soak_holds_every_invariant(tmp_path: Path) -> None:
     assert not broken, run.stdout
     assert run.returncode == 0, run.stdout + run.stderr
     assert {r["kind"] for r in result["jobs"]} == set(list(KINDS)[:JOBS])
-    assert set(result["faults"]["scheduled"]) == set(FAULTS)  # each scheduled fault struck at least once
+    assert set(FAULTS) <= set(result["faults"]["scheduled"])  # each scheduled fault struck at least once
     injected = {k: v for k, v in result["faults"]["proxy"].items() if k != "forwarded"}
     assert sum(injected.values()) > 0, injected
     assert result["valid_jobs_succeeded"] == sum(r["valid"] for r in result["jobs"])
