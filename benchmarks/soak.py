@@ -832,11 +832,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fault-every", type=float, default=20, metavar="S")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "soak.json")
-    p.add_argument("--visibility", type=int, default=3, metavar="S", help="job queue visibility timeout")
+    p.add_argument("--visibility", type=int, default=2, metavar="S",
+                   help="job queue visibility timeout (default 2: the long job, 15-20 s on a quiet 2-core "
+                   "machine, lasts at least 5 of them)")
     p.add_argument("--max-receives", type=int, default=5, help="redrive to the DLQ after N receives "
                    "(5: deploy/aws/streamup-fleet.yaml's value)")
     p.add_argument("--drain", type=float, default=3, metavar="S", help="the workers' --drain-seconds")
-    p.add_argument("--min-lease", type=float, default=4, metavar="S", help="STREAMUP_MIN_LEASE_SECONDS")
+    p.add_argument("--min-lease", type=float, default=4, metavar="S",
+                   help="STREAMUP_MIN_LEASE_SECONDS (default 4: low enough that the long job needs "
+                   "heartbeats, high enough for a consumer starved of CPU for 2 s on a loaded machine)")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--fault-rate", type=float, default=0.02, help="share of requests the proxy breaks")
     p.add_argument("--storm", type=float, default=6, metavar="S", help="length of a storm fault")
