@@ -38,6 +38,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,9 @@ SEND_SHARE = 0.9
 #: the chaos being unfair, not the worker failing. One per job; drains (SIGTERM) have no such limit:
 #: a release must never cost a job its place (issue 16, item 4).
 KILLS_PER_JOB = 1
+#: A FAILED sent again is explained by a SIGKILL of its first sender at most this long after it sent it
+#: (the delete follows the send at once; seconds allow for a loaded machine and the soak's 0.5 s loop).
+KILL_WINDOW_S = 5
 #: Seconds the job queue must stay empty, with jobs unfinished, before the soak stops waiting for them:
 #: several of the workers' 1 s polls, and the soak's own 0.5 s loop.
 STALL_S = 10
@@ -557,15 +561,7 @@ def check(rig: Rig, fleet: Fleet, jobs: list[Job], faults: list[dict[str, Any]],
     verdict("duplicates_marked", [
         f"{r['job']}: sent {r['copies']}x, {r['duplicate_successes']} SUCCEEDED with duplicate: true"
         for r in rows if r["valid"] and r["copies"] > 1 and r["duplicate_successes"] < r["copies"] - 1])
-    nameless = sum(j.job_id is None for j in jobs)
-    null_finals = [e for e in rig.of(None) if e["status"] in ("FAILED", "SUCCEEDED")]
-    verdict("invalid_jobs_failed_once", [
-        f"{r['job']}: finals {r['finals']}" for r in rows
-        if not r["valid"] and r["job_id"] is not None
-        and (len(r["finals"]) != 1 or not r["finals"][0].startswith("FAILED permanent"))] + (
-        [f"{nameless} message(s) without a usable jobId, {len(null_finals)} final event(s) with jobId null: "
-         f"{[_short(e) for e in null_finals]}"]
-        if len(null_finals) != nameless or not all(_permanent(e) for e in null_finals) else []))
+    verdict("invalid_jobs_failed_once", *_failed_once(rig, fleet, jobs))
     verdict("events_match_schema", rig.invalid_events)
     queues = {"jobs": rig.counts(rig.queue), "dlq": rig.counts(rig.dlq)}
     verdict("queues_empty", [f"{q}: {v[0]} visible, {v[1]} in flight" for q, v in queues.items()
@@ -589,6 +585,39 @@ def check(rig: Rig, fleet: Fleet, jobs: list[Job], faults: list[dict[str, Any]],
     for r in rows:
         r.pop("job_id")
     return inv, rows
+
+
+def _failed_once(rig: Rig, fleet: Fleet, jobs: list[Job]) -> tuple[list[str], dict[str, Any]]:
+    """Each invalid job: one final event, a permanent FAILED (messages without a usable jobId: one each,
+    under jobId null). A worker sends a job's last event before it deletes the message, so a SIGKILL
+    between the two brings the message back and the FAILED is sent again; an extra FAILED counts as
+    explained only when the worker that sent an earlier one was SIGKILLed within ``KILL_WINDOW_S`` of it."""
+    sent_by = {(str(r["status"].get("jobId")), r["status"].get("timestamp")): w for w in fleet.workers
+               for r in w.records() if r.get("event") == "status" and isinstance(r.get("status"), dict)}
+    groups = [(j.name, j.job_id, 1) for j in jobs if not j.valid and j.job_id is not None]
+    nameless = sum(j.job_id is None for j in jobs)
+    if nameless:
+        groups.append((f"{nameless} message(s) without a usable jobId", None, nameless))
+    problems, explained_all = [], []
+    for label, job_id, expected in groups:
+        finals = [e for e in rig.of(job_id) if e["status"] == "SUCCEEDED" or _permanent(e)]
+        explained = []
+        for e in finals:
+            w = sent_by.get((str(job_id), e["timestamp"]))
+            sent = _epoch(e["timestamp"])
+            if w is not None and w.how == "sigkill" and w.stopped is not None \
+                    and 0 <= w.stopped - sent <= KILL_WINDOW_S:
+                explained.append(f"{label}: {w.name} sent FAILED and was SIGKILLed {w.stopped - sent:.1f} s "
+                                 "later, before deleting the message")
+        if not all(_permanent(e) for e in finals) or not expected <= len(finals) <= expected + len(explained):
+            problems.append(f"{label}: finals {[_short(e) for e in finals]}")
+        explained_all += explained
+    return problems, {"explained_repeats": explained_all}
+
+
+def _epoch(timestamp: str) -> float:
+    """An event's ``timestamp`` (UTC, milliseconds; the workers share this machine's clock) in seconds."""
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def _short(e: dict[str, Any]) -> str:
