@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import soak
 from benchmarks.soak import FAULTS, KINDS
 from tests.conftest import REPO
 
@@ -39,3 +40,29 @@ def test_a_small_soak_holds_every_invariant(tmp_path: Path) -> None:
     assert sum(injected.values()) > 0, injected
     assert result["valid_jobs_succeeded"] == sum(r["valid"] for r in result["jobs"])
     assert result["invariants"]["metrics_match_truth"]["scrapes"], "no worker's metrics were checked"
+
+
+def test_the_workload_has_every_kind_once_then_draws_with_the_long_job_first() -> None:
+    jobs = soak.workload(40, seed=3, window_s=100, run="r")
+    assert jobs[0].kind == "long" and jobs[0].send_at == 0
+    assert set(list(KINDS)) <= {j.kind for j in jobs} and len(jobs) == 40
+    assert [j.send_at for j in jobs] == sorted(j.send_at for j in jobs) and jobs[-1].send_at < 100
+    twice = next(j for j in jobs if j.kind == "twice")
+    assert twice.copies == 2 and json.loads(twice.body)["jobId"] == twice.job_id
+    bad = next(j for j in jobs if j.kind == "bad-json")
+    assert bad.job_id is None and not bad.valid
+    assert soak.workload(40, seed=3, window_s=100, run="r") == jobs  # the seed decides
+
+
+def status(job: str, state: str) -> dict[str, object]:
+    return {"event": "status", "status": {"jobId": job, "status": state}}
+
+
+def test_runs_open_at_a_kill_and_runs_a_fault_cut_come_from_the_log() -> None:
+    records = [status("a", "RUNNING"), status("b", "RUNNING"), status("a", "PROGRESS"),
+               {"event": "job", "job": "a", "status": "succeeded"}, status("c", "RUNNING"),
+               {"event": "job", "job": "c", "status": "cancelled"}, status("c", "RUNNING"),
+               {"event": "segment", "status": "started", "job": "f", "segment": 0}]
+    assert soak._runs_open_at_end(records) == {"b", "c", "f"}
+    assert soak._runs_cut(records, "c") == 2  # drained once, open when the worker died
+    assert soak._runs_cut(records, "a") == 0
