@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import soak
 from benchmarks.soak import FAULTS, KINDS
 from tests.conftest import REPO
@@ -22,6 +24,7 @@ from tests.conftest import REPO
 JOBS = 11
 
 
+@pytest.mark.slow
 def test_a_small_soak_holds_every_invariant(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     run = subprocess.run(
