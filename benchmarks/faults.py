@@ -13,17 +13,19 @@ Every fault is injected *before* the request reaches the endpoint, so nothing is
 client's back: a fault costs the client a retry (botocore's standard mode: 5 attempts with backoff), never a
 second side effect. That keeps the soak's oracle exact (a status event sent once is received once).
 
-One thing it adds that is not a fault: SQS ``ReceiveMessage`` calls pass through one at a time. moto's
+One thing it adds that is not a fault: SQS ``ReceiveMessage`` calls reach moto one at a time. moto's
 receive is not atomic: two workers long-polling one queue, woken by one send, can both take the same
 message (seen in the soak: an invalid job's two FAILED events 0.1 s apart from two workers, on a queue with
 a 2 s visibility timeout). Real SQS hands a message to one receiver per visibility timeout; serialising
-receives here makes every second delivery in the soak the worker's doing, not moto's.
+receives here makes every second delivery in the soak the worker's doing, not moto's. A long poll is
+turned into short polls (each alone against moto, 0.1 s apart) so that no worker waits on another's poll.
 ``injected`` counts the faults by kind, ``forwarded`` the requests passed on.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import socket
 import struct
@@ -34,6 +36,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KINDS = ("503", "slowdown", "reset", "slow")
+#: Pause between the short polls that make up a worker's long poll (moto answers one in about 10 ms).
+SHORT_POLL_S = 0.1
 #: Headers that describe one hop's connection, not the request (RFC 9110 7.6.1): never forwarded.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
                         "upgrade"})
@@ -128,13 +132,30 @@ class FaultProxy:
             return
         if kind == "slow":
             time.sleep(self.slow_s)
-        if b"ReceiveMessage" in req.headers.get("X-Amz-Target", "").encode() + body[:64]:
-            with self._receive_lock:
-                self._forward(req, body)
+        if "ReceiveMessage" in req.headers.get("X-Amz-Target", ""):
+            self._receive(req, body)
         else:
-            self._forward(req, body)
+            self._reply(req, self._exchange(req, body))
 
-    def _forward(self, req: BaseHTTPRequestHandler, body: bytes) -> None:
+    def _receive(self, req: BaseHTTPRequestHandler, body: bytes) -> None:
+        """A long poll made of short polls, each alone against moto (see the module's docstring): the lock is
+        held for milliseconds, never for a whole long poll, so workers' consumer loops do not queue up."""
+        request = json.loads(body or b"{}")
+        deadline = time.monotonic() + float(request.get("WaitTimeSeconds") or 0)
+        short = json.dumps({**request, "WaitTimeSeconds": 0}).encode()
+        while True:
+            with self._receive_lock:
+                answer = self._exchange(req, short)
+            if answer is None or answer[0] != 200 or json.loads(answer[2] or b"{}").get("Messages") \
+                    or time.monotonic() >= deadline:
+                self._reply(req, answer)
+                return
+            time.sleep(SHORT_POLL_S)
+
+    def _exchange(self, req: BaseHTTPRequestHandler, body: bytes) -> tuple[int, str, bytes,
+                                                                           list[tuple[str, str]]] | None:
+        """The endpoint's answer (status, reason, body, headers) to the request with ``body``; None when it
+        cannot be reached."""
         upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=120)
         try:
             headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -142,22 +163,29 @@ class FaultProxy:
                 headers["Content-Length"] = str(len(body))
             upstream.request(req.command, req.path, body=body or None, headers=headers)
             answer = upstream.getresponse()
-            data = answer.read()
+            return answer.status, answer.reason, answer.read(), answer.getheaders()
         except OSError:
+            return None
+        finally:
+            upstream.close()
+
+    @staticmethod
+    def _reply(req: BaseHTTPRequestHandler,
+               answer: tuple[int, str, bytes, list[tuple[str, str]]] | None) -> None:
+        if answer is None:
             _reset(req.connection)  # the endpoint went away: the client sees what it would see without us
             req.close_connection = True
             return
-        finally:
-            upstream.close()
-        req.send_response_only(answer.status, answer.reason)
+        status, reason, data, headers = answer
+        req.send_response_only(status, reason)
         head = req.command == "HEAD"  # a HEAD's Content-Length is the object's, not this empty body's
-        for k, v in answer.getheaders():
+        for k, v in headers:
             if k.lower() not in HOP_BY_HOP and (head or k.lower() != "content-length"):
                 req.send_header(k, v)
         if not head:
             req.send_header("Content-Length", str(len(data)))
         req.end_headers()
-        if req.command != "HEAD":
+        if not head:
             req.wfile.write(data)
 
 

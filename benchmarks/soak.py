@@ -245,9 +245,8 @@ class WorkerProc:
                 return scrape
         return None
 
-    def busy(self) -> bool:
-        samples = self.metrics() or {}
-        return samples.get("streamup_jobs_in_progress{}", 0) > 0
+    def in_progress(self) -> int:
+        return int((self.metrics() or {}).get("streamup_jobs_in_progress{}", 0))
 
 
 def _finals(records: list[dict[str, Any]]) -> int:
@@ -468,7 +467,7 @@ def drive(rig: Rig, fleet: Fleet, proxy: FaultProxy, jobs: list[Job], faults: li
             if j.sent_at is None and now - t0 >= j.send_at:
                 _send(rig, j)
         rig.collect()
-        if pending is None and now >= next_fault and now < fault_window and not done(rig, jobs):
+        if pending is None and now >= next_fault and now < fault_window:
             if not order:  # each round strikes every fault once, in a seeded order
                 order = list(FAULTS)
                 rng.shuffle(order)
@@ -482,14 +481,15 @@ def drive(rig: Rig, fleet: Fleet, proxy: FaultProxy, jobs: list[Job], faults: li
                 faults.append({"t": round(time.time() - t0, 1), "fault": "crash", "worker": w.name})
                 fleet.start()
         fleet.reap()
-        if done(rig, jobs):
+        if now >= fault_window and done(rig, jobs):  # the soak lasts --minutes at least
             time.sleep(3)  # late duplicates and events
             rig.collect()
             return
         # Everything sent and the job queue empty (nothing visible, in flight or waiting out a retry): no
         # event can come any more (a worker sends a job's last event before it deletes the message), so a
         # job still unfinished is lost (dead-lettered, or deleted without its event). Stop after a grace.
-        if all(j.sent_at is not None for j in jobs) and rig.counts(rig.queue) == (0, 0):
+        if all(j.sent_at is not None for j in jobs) and rig.counts(rig.queue) == (0, 0) \
+                and not done(rig, jobs):
             empty_since = empty_since or time.time()
             if time.time() - empty_since > STALL_S:
                 return
@@ -510,7 +510,7 @@ def _strike(pending: tuple[str, float], fleet: Fleet, proxy: FaultProxy, faults:
     """Carry out the pending fault; False: not yet (a SIGKILL or SIGTERM waits up to its limit for a busy
     worker). A SIGKILL spares workers running a job that a SIGKILL already cut (``KILLS_PER_JOB``)."""
     fault, until = pending
-    entry: dict[str, Any] = {"t": round(time.time() - t0, 1), "fault": fault}
+    entry: dict[str, Any] = {"t": round(time.time() - t0, 1), "t_abs": time.time(), "fault": fault}
     if fault == "storm":
         proxy.storm(opts.storm_s, opts.storm_rate)
         entry.update(seconds=opts.storm_s, rate=opts.storm_rate)
@@ -522,14 +522,16 @@ def _strike(pending: tuple[str, float], fleet: Fleet, proxy: FaultProxy, faults:
         killed = Counter(job for f in faults if f["fault"] == "sigkill" for job in f.get("jobs", ()))
         ready = [w for w in ready
                  if all(killed[job] < KILLS_PER_JOB for job in _runs_open_at_end(w.records()))]
-    busy = [w for w in ready if w.busy()]
+    running = {w.name: w.in_progress() for w in ready}
+    busy = [w for w in ready if running[w.name]]
     if not busy and not late:
         return False
     if not ready:
         faults.append({**entry, "fault": f"{fault}-skipped"})  # every worker holds a job killed before
         return True
     target = rng.choice(busy or ready)
-    entry.update(worker=target.name, busy=bool(busy), jobs=sorted(_runs_open_at_end(target.records())))
+    entry.update(worker=target.name, busy=bool(busy), running=running[target.name],
+                 jobs=sorted(_runs_open_at_end(target.records())))
     if fault == "sigkill":
         fleet.kill(target)
     else:
@@ -574,7 +576,7 @@ def check(rig: Rig, fleet: Fleet, jobs: list[Job], faults: list[dict[str, Any]],
     work_objects = [o["Key"] for o in rig.s3.list_objects_v2(Bucket=rig.bucket, Prefix="streamup-work/")
                     .get("Contents", [])]
     verdict("work_area_empty", work_objects)
-    uploads, strays = _uploads(rig, fleet, jobs)
+    uploads, strays = _uploads(rig, fleet, jobs, faults)
     verdict("open_uploads_only_from_sigkilled", strays, uploads=uploads)
     verdict("graceful_stops_exit_0", [f"{w.name} ({w.how}): exit {w.exit_code}" for w in fleet.workers
                                       if w.how in ("sigterm", "end") and w.exit_code != 0])
@@ -709,14 +711,22 @@ def _runs_cut(records: list[dict[str, Any]], job_id: str) -> int:
     return max(0, started - succeeded)
 
 
-def _uploads(rig: Rig, fleet: Fleet, jobs: list[Job]) -> tuple[list[dict[str, Any]], list[str]]:
+def _uploads(rig: Rig, fleet: Fleet, jobs: list[Job],
+             faults: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """Open multipart uploads, each matched to its own (SIGKILLed worker, job it held when it died) pair:
     the job's output key, or a work key of a fan-out job. (moto stamps every upload with one fixed
-    ``Initiated`` time, so the match cannot use time.) Any upload left over is a stray."""
+    ``Initiated`` time, so the match cannot use time.) An upload of a job one of whose deliveries never
+    sent RUNNING may instead match a run a killed worker had under way without a RUNNING in its log
+    (``streamup_jobs_in_progress`` at the kill above the runs its log shows), killed after the job was
+    sent. Any upload left over is a stray."""
     output_of = {f"out/{j.name}{KINDS[j.kind].ext}": j.name for j in jobs}
     fanned = {j.name for j in jobs if "segmentSeconds" in (KINDS[j.kind].params or {})}
     held = [(w.name, job) for w in fleet.workers if w.how == "sigkill"
             for job in _runs_open_at_end(w.records())]
+    # Runs a killed worker had begun without having sent (nor logged) their RUNNING event yet: its consumer
+    # thread sends it, and may be seconds behind the job thread (in a receive, or retrying under faults).
+    silent = [(f["worker"], f["t_abs"]) for f in faults if f["fault"] == "sigkill"
+              for _ in range(max(0, f.get("running", 0) - len(f.get("jobs", ()))))]
     listed, strays = [], []
     for u in rig.s3.list_multipart_uploads(Bucket=rig.bucket).get("Uploads", []):
         key = u["Key"]
@@ -724,10 +734,23 @@ def _uploads(rig: Rig, fleet: Fleet, jobs: list[Job]) -> tuple[list[dict[str, An
                      or (key.startswith("streamup-work/") and p[1] in fanned)), None)
         if pair is not None:
             held.remove(pair)
+        elif (job := next((j for j in jobs if output_of.get(key) == j.name), None)) is not None \
+                and _delivery_unannounced(rig.of(job.job_id)):
+            slot = next((s for s in silent if job.sent_at is not None and job.sent_at < s[1]), None)
+            if slot is not None:
+                silent.remove(slot)
+                pair = slot
         listed.append({"key": key, "sigkilled_worker": pair[0] if pair else None})
         if pair is None:
             strays.append(f"open upload {key} from no SIGKILLed worker (or more than its jobs explain)")
     return listed, strays
+
+
+def _delivery_unannounced(events: list[dict[str, Any]]) -> bool:
+    """Some delivery of this job began without a RUNNING event: an attempt number is missing below the
+    highest one seen."""
+    attempts = {e.get("attempt") for e in events if e["status"] == "RUNNING"}
+    return bool(attempts) and set(range(1, max(a or 1 for a in attempts) + 1)) - attempts != set()
 
 
 def _long_job(rig: Rig, fleet: Fleet, jobs: list[Job], opts: Options) -> tuple[list[str], dict[str, Any]]:

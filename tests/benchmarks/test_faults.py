@@ -95,24 +95,30 @@ def test_slow_answers_are_late_but_whole_and_storms_end(moto: tuple[int, Any, An
     assert proxy.counts() == {**dict.fromkeys(KINDS, 0), "slow": 1, "forwarded": 2}
 
 
-def test_receives_pass_one_at_a_time(moto: tuple[int, Any, Any, str]) -> None:
-    """moto's ReceiveMessage is not atomic; the proxy lets one through at a time: two 1 s long polls on an
-    empty queue, started together, take two seconds between them."""
+def test_long_polls_wait_and_one_message_reaches_one_poller(moto: tuple[int, Any, Any, str]) -> None:
+    """Receives reach moto one short poll at a time: a long poll still waits its time on an empty queue,
+    and a message sent while several workers poll is taken by exactly one of them."""
     port, _, sqs, _ = moto
     q = sqs.create_queue(QueueName="faults-serial")["QueueUrl"]
     proxy = FaultProxy(port)
+    got: list[str] = []
     try:
-        clients_ = [through(proxy, "sqs") for _ in range(2)]
-        for c in clients_:
-            c.get_queue_attributes(QueueUrl=q)  # connections made before the clock starts
+        pollers = [through(proxy, "sqs") for _ in range(4)]
         t0 = time.monotonic()
-        polls = [threading.Thread(target=c.receive_message, kwargs={"QueueUrl": q, "WaitTimeSeconds": 1})
-                 for c in clients_]
-        for t in polls:
+        assert "Messages" not in pollers[0].receive_message(QueueUrl=q, WaitTimeSeconds=1)
+        assert time.monotonic() - t0 >= 1.0
+
+        def poll(c: Any) -> None:
+            answer = c.receive_message(QueueUrl=q, WaitTimeSeconds=3, VisibilityTimeout=30)
+            got.extend(m["Body"] for m in answer.get("Messages", []))
+
+        threads = [threading.Thread(target=poll, args=(c,)) for c in pollers]
+        for t in threads:
             t.start()
-        for t in polls:
+        time.sleep(0.5)
+        sqs.send_message(QueueUrl=q, MessageBody="once")
+        for t in threads:
             t.join()
-        elapsed = time.monotonic() - t0
     finally:
         proxy.close()
-    assert elapsed >= 2.0
+    assert got == ["once"]

@@ -69,3 +69,13 @@ def test_runs_open_at_a_kill_and_runs_a_fault_cut_come_from_the_log() -> None:
     assert soak._runs_open_at_end(records) == {"b", "c", "f"}
     assert soak._runs_cut(records, "c") == 2  # drained once, open when the worker died
     assert soak._runs_cut(records, "a") == 0
+
+
+def test_a_delivery_without_running_shows_as_a_gap_in_the_attempts() -> None:
+    def running(attempt: int) -> dict[str, object]:
+        return {"status": "RUNNING", "attempt": attempt}
+
+    assert soak._delivery_unannounced([running(2), {"status": "SUCCEEDED"}])
+    assert soak._delivery_unannounced([running(1), running(3)])
+    assert not soak._delivery_unannounced([running(1), running(2)])
+    assert not soak._delivery_unannounced([{"status": "FAILED"}])
