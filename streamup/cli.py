@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from streamup import many
+from streamup import many, tiers
 from streamup.config import Config
 from streamup.errors import Cancelled, StreamupError, UsageError
 from streamup.observe import JobRef, Observer, run_observed
@@ -153,6 +153,9 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
     batch = many.is_many(args.input, args.output)
     if batch and args.segment_seconds:
         raise UsageError("--segment-seconds takes one INPUT and one OUTPUT file")
+    within_limits = _tier_limits(args.tier, options.scale, cfg)
+    if not batch and within_limits is not None:
+        within_limits(args.input[0])  # before the model loads
     previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     reporter = None if batch else _reporter(args)
     observing: contextlib.AbstractContextManager[list[Observer]] = contextlib.nullcontext([])
@@ -166,7 +169,7 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
             if batch:
                 return many.run(args.input, args.output, options, job=job, observers=observers,
                                 reporter=lambda: _reporter(args), cancel=cancel, on_done=_wrote,
-                                config=cfg).exit_code
+                                check=within_limits, config=cfg).exit_code
             if args.segment_seconds:
                 from fractions import Fraction
 
@@ -190,6 +193,21 @@ def _upscale(args: argparse.Namespace, cfg: Config) -> int:
             signal.signal(s, handler)
     _wrote(result)
     return 0
+
+
+def _tier_limits(tier: str | None, scale: int, cfg: Config) -> Callable[[str], None] | None:
+    """The limits an operator set for ``tier`` (``STREAMUP_TIER_<TIER>_MAX_*``) as a check of one source
+    (``Refused``, exit 2), or None: a local user has no limits unless an operator set them, so the tier
+    table's own defaults (the worker's) do not apply here."""
+    if tier is None:
+        return None
+    limits = tiers.limits(tier, cfg, defaults=False)
+    if all(getattr(limits, f) is None for f in tiers.LIMIT_FIELDS):
+        return None
+    from streamup.pipeline.probe import probe  # PyAV: only when a limit is set
+    from streamup.worker.admission import check_limits
+
+    return lambda source: check_limits(limits, scale, probe(source))
 
 
 def _reporter(args: argparse.Namespace) -> BarProgress | LogProgress | None:

@@ -124,6 +124,7 @@ def run(
     cancel: threading.Event | None = None,
     on_done: Callable[[UpscaleResult], None] = lambda _result: None,
     build: Callable[[UpscaleOptions], FrameUpscaler] | None = None,
+    check: Callable[[str], None] | None = None,
     config: Config | None = None,
 ) -> Summary:
     """Upscale each input into ``outdir`` with one upscaler; returns the summary (also logged).
@@ -131,7 +132,8 @@ def run(
     ``job`` is the template of each file's job (its id becomes the output's file name); ``reporter()`` makes
     a fresh progress display per file; ``on_done(result)`` hears of each finished file (the CLI logs it as a
     one-file run does); ``build`` builds the upscaler (default ``streamup.pipeline.build_upscaler`` with
-    ``config``, the environment read once).
+    ``config``, the environment read once); ``check(source)`` may refuse a file before its work (an
+    operator's tier limits), and that file fails alone.
     Raises ``Cancelled`` once ``cancel`` is set (after logging the summary so far), and the upscaler's
     ``StreamupError`` when it cannot be built.
     """
@@ -155,6 +157,8 @@ def run(
                 upscaler = _build(options, build, config)
             display = reporter()
             try:
+                if check is not None:
+                    check(source)
                 result = run_observed(dataclasses.replace(job, id=_job_id(output)), observers, source, output,
                                       options, progress=display, cancel=cancel, upscaler=upscaler,
                                       exclusive=True, config=config)

@@ -162,6 +162,30 @@ def test_a_bad_environment_variable_is_one_line(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_operators_tier_limit_binds_the_cli_and_a_user_has_none_without_one(tmp_path: Path) -> None:
+    """The tier table's 8K default is the worker's; the CLI applies only limits an operator set, from the
+    source's header, before any work: a refused file is one line, exit 2, nothing written; in a folder run it
+    fails alone."""
+    source = str(media("sr_input_x4_160x90.mkv"))  # at 2x: 320x180 = 57,600 pixels
+    limit = {"STREAMUP_TIER_BASIC_MAX_PIXELS": "57599"}
+    refused = run("upscale", source, str(tmp_path / "o.mkv"), "--tier", "basic", "--model", "lanczos",
+                  env=limit)
+    assert refused.returncode == 2
+    assert "above tier basic's limit of 57599 pixels (limit: STREAMUP_TIER_BASIC_MAX_PIXELS)" in \
+        _error_line(refused.stderr)
+    assert list(tmp_path.iterdir()) == []
+    folder = tmp_path / "many"
+    small = str(media("sr_input_x2_320x180.mkv"))  # at 2x: 640x360 = 230,400 pixels, over 100,000
+    several = run("upscale", source, small, f"{folder}/", "--tier", "basic", "--model", "lanczos",
+                  "--no-progress", env={"STREAMUP_TIER_BASIC_MAX_PIXELS": "100000"})
+    assert several.returncode == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["sr_input_x4_160x90.mkv"]
+    assert "limit of 100000 pixels" in several.stderr
+    free = run("upscale", source, str(tmp_path / "o.mkv"), "--tier", "basic", "--model", "lanczos",
+               env={"STREAMUP_TIER_BASIC_MAX_PIXELS": ""})  # an empty value lifts it
+    assert free.returncode == 0, free.stderr
+
+
 def test_backend_lanczos_alone_is_the_preview(tmp_path: Path) -> None:
     out = tmp_path / "o.mkv"
     done = run("upscale", str(media("sr_input_x4_160x90.mkv")), str(out), "--backend", "lanczos",

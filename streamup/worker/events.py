@@ -13,11 +13,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from streamup import observe
+
 if TYPE_CHECKING:
     from streamup.pipeline import UpscaleResult
     from streamup.worker.failures import Failure
 
-RUNNING, PROGRESS, SUCCEEDED, FAILED = "RUNNING", "PROGRESS", "SUCCEEDED", "FAILED"
+#: An event's ``status``, in the contract's upper case. The two final ones are the run outcomes of
+#: ``streamup.observe`` (the metrics' ``status`` label): one vocabulary, spelt as each reader expects.
+RUNNING, PROGRESS = "RUNNING", "PROGRESS"
+SUCCEEDED, FAILED = observe.SUCCEEDED.upper(), observe.FAILED.upper()
 STEP_PERCENT = 5
 
 
