@@ -801,7 +801,10 @@ def _long_job(rig: Rig, fleet: Fleet, jobs: list[Job], opts: Options) -> tuple[l
         success = next((e for e in events if _original_success(e)), None)
         interrupted = sum(_runs_cut(w.records(), str(j.job_id)) for w in fleet.workers
                           if w.how in ("sigkill", "sigterm"))
-        lasted = (success["_at"] - running[-1]["_at"]) if success and running else None
+        # the run that published: the last RUNNING before the original SUCCEEDED (a redelivery after it,
+        # e.g. when the delete was lost to a fault, may send RUNNING again and then find the job done)
+        before = [e for e in running if success is not None and e["_at"] <= success["_at"]]
+        lasted = (success["_at"] - before[-1]["_at"]) if success and before else None
         facts[j.name] = {"runs": len(running), "interrupted_by_faults": interrupted,
                          "last_run_s": None if lasted is None else round(lasted, 1),
                          "visibility_timeouts": None if lasted is None

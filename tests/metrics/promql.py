@@ -21,7 +21,7 @@ from tests.conftest import REPO
 DASHBOARD = REPO / "grafana" / "dashboards" / "streamup.json"
 RULES = REPO / "deploy" / "prometheus" / "streamup.rules.yml"
 RULE_TESTS = REPO / "deploy" / "prometheus" / "streamup.rules.test.yml"
-# Grafana's interval variable; the Prometheus under test scrapes every second.
+# Grafana's interval variable; the Prometheus under test scrapes every 200 ms.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m"}
 
 
