@@ -30,7 +30,8 @@ import math
 import posixpath
 import re
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -79,7 +80,9 @@ class Refused(InvalidJob):
 class Job:
     """One upscale to run: where from, where to, and the tier and overrides that make its options.
 
-    ``segment_seconds``: ``parameters.segmentSeconds`` as sent (0: never fan out); None when absent."""
+    ``segment_seconds``: ``parameters.segmentSeconds`` as sent (0: never fan out); None when absent.
+    ``message``: the decoded message itself, for hooks that read fields of their own (the fan-out's
+    ``segment``): the body is decoded once."""
 
     id: str
     source: str
@@ -89,6 +92,7 @@ class Job:
     scale: int
     model: str | None
     segment_seconds: Fraction | None = None
+    message: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def options(self, weights_dirs: tuple[str, ...] = (), config: Config | None = None) -> UpscaleOptions:
         """The run's options through ``tiers.options_for``, exactly as the CLI builds them for ``--tier``."""
@@ -171,7 +175,7 @@ def _job(data: dict[str, Any], job_id: str, bucket: str, config: Config | None) 
         raise InvalidJob(f"the output must end in one of {' '.join(OUTPUT_EXTENSIONS)}: {destination}")
     if destination == source:
         raise InvalidJob("the output would replace the input")
-    return Job(job_id, source, destination, tier, device, scale, model, seconds)
+    return Job(job_id, source, destination, tier, device, scale, model, seconds, data)
 
 
 def _tier(params: dict[str, Any], config: Config | None) -> tuple[str, int, str]:

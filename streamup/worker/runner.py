@@ -14,7 +14,6 @@ deliveries running at once only one can publish.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -87,12 +86,11 @@ class Runner:
         """The first hook that takes the job decides its outcome; None: no hook took it."""
         if not self.hooks:
             return None
-        message = json.loads(task.delivery.body)  # parsed as valid JSON just before
         context = JobContext(task.delivery.message_id, options, lambda: self.models.get(options),
                              task.cancel, self.observers, self.config)
         for hook in self.hooks:
             try:
-                handled = hook(job, message, context)
+                handled = hook(job, job.message, context)
             except Cancelled:
                 return self._released(job)
             except Exception as e:
