@@ -60,7 +60,7 @@ class Handled:
 class JobContext:
     """What a hook may use of the delivery it is handed: never the queue."""
 
-    message_id: str
+    message_id: str  # the message's identity across releases (``Delivery.identity``)
     options: UpscaleOptions
     upscaler: Callable[[], FrameUpscaler]  # the job's model, built on first call (shared, cached)
     cancel: threading.Event

@@ -39,7 +39,9 @@ class QueueUnavailable(Exception):
 class Delivery:
     """One received message. ``receive_count`` is the queue's count toward its dead-letter limit (releases
     do not add to it); ``releases`` how often it was released before; ``visible_until`` (monotonic) when the
-    queue would hand it to someone else; ``handle`` is the implementation's own token for it."""
+    queue would hand it to someone else; ``handle`` is the implementation's own token for it. ``origin`` is
+    the id of the message a released copy stands for ("" for an original): a released message keeps its
+    identity (``identity``), so whatever it claimed before the release (the fan-out's stitch) is still its."""
 
     message_id: str
     body: str
@@ -47,6 +49,12 @@ class Delivery:
     visible_until: float
     handle: Any = None
     releases: int = 0
+    origin: str = ""
+
+    @property
+    def identity(self) -> str:
+        """The message this delivery is, across releases: the original's id."""
+        return self.origin or self.message_id
 
 
 @dataclass(frozen=True)

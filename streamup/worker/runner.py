@@ -86,7 +86,7 @@ class Runner:
         """The first hook that takes the job decides its outcome; None: no hook took it."""
         if not self.hooks:
             return None
-        context = JobContext(task.delivery.message_id, options, lambda: self.models.get(options),
+        context = JobContext(task.delivery.identity, options, lambda: self.models.get(options),
                              task.cancel, self.observers, self.config)
         for hook in self.hooks:
             try:

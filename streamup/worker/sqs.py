@@ -28,6 +28,8 @@ from streamup.worker.queue import Delivery, Message, QueueError, QueueSettings, 
 MAX_VISIBILITY_S = 12 * 3600
 #: Message attribute of a released message's copy: how many times it was released before.
 RELEASES = "streamup-releases"
+#: The id of the original message a released copy stands for (``Delivery.origin``).
+ORIGIN = "streamup-origin"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class SqsQueue:
                               MaxNumberOfMessages=max(1, min(10, count)), WaitTimeSeconds=wait_s,
                               VisibilityTimeout=max(0, min(MAX_VISIBILITY_S, lease_s)),
                               MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
-                              MessageAttributeNames=[RELEASES])
+                              MessageAttributeNames=[RELEASES, ORIGIN])
         visible_until = time.monotonic() + lease_s
         return [_delivery(m, visible_until) for m in response.get("Messages", [])]
 
@@ -71,7 +73,8 @@ class SqsQueue:
                    VisibilityTimeout=max(0, min(MAX_VISIBILITY_S, seconds)))
 
     def release(self, delivery: Delivery) -> None:
-        attributes = {RELEASES: {"DataType": "Number", "StringValue": str(delivery.releases + 1)}}
+        attributes = {RELEASES: {"DataType": "Number", "StringValue": str(delivery.releases + 1)},
+                      ORIGIN: {"DataType": "String", "StringValue": delivery.identity}}
         try:
             self._send(delivery.body, delivery.handle.group or delivery.message_id,
                        MessageAttributes=attributes)
@@ -102,8 +105,9 @@ class SqsQueue:
 
 def _delivery(message: dict[str, Any], visible_until: float) -> Delivery:
     attributes = message.get("Attributes", {})
-    released = message.get("MessageAttributes", {}).get(RELEASES, {}).get("StringValue", "0")
+    ours = message.get("MessageAttributes", {})
+    released = ours.get(RELEASES, {}).get("StringValue", "0")
     return Delivery(message["MessageId"], message.get("Body", ""),
                     int(attributes.get("ApproximateReceiveCount", 1)), visible_until,
                     _Receipt(message["ReceiptHandle"], attributes.get("MessageGroupId")),
-                    int(released) if released.isdigit() else 0)
+                    int(released) if released.isdigit() else 0, ours.get(ORIGIN, {}).get("StringValue", ""))

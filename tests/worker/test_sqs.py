@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from streamup.worker.sqs import SqsQueue
 from tests.conftest import media
+from tests.storage.s3_endpoint import s3_env
 from tests.worker.conftest import Aws, SlowFiles, WorkerProcess, final
 
 QUICK = media("sr_input_x4_160x90.mkv")  # 48 frames, 160x90, 471 kB
@@ -47,3 +51,25 @@ def test_a_job_released_by_drain_again_and_again_is_never_dead_lettered(
     assert [e["attempt"] for e in events if e["status"] == "RUNNING"] == [1] * (RELEASES + 1)
     assert aws.exists("out/release-1.mkv") and aws.uploads() == []
     assert aws.counts(url) == (0, 0) and aws.counts(dlq) == (0, 0)
+
+
+def test_a_released_copy_keeps_the_identity_of_the_message_it_stands_for(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release sends a fresh copy (its receive count starts again), but the copy is the same message to
+    whatever the original claimed: the fan-out's stitch claim names the message, and a stitch cancelled by a
+    drain must be finished by the copy, not left to an owner that no longer exists."""
+    for name, value in s3_env(aws.endpoint).items():
+        monkeypatch.setenv(name, value)
+    url, _ = aws.queue(VISIBILITY_S, max_receives=2)
+    aws.send(url, {"jobId": "copy-1"})
+    queue = SqsQueue(url)
+    (first,) = queue.receive(1, 1, 30)
+    assert (first.identity, first.releases) == (first.message_id, 0)
+    queue.release(first)
+    (copy,) = queue.receive(1, 1, 30)
+    queue.release(copy)
+    (again,) = queue.receive(1, 1, 30)
+    assert again.message_id not in (first.message_id, copy.message_id)
+    assert (again.identity, again.releases, again.receive_count) == (first.message_id, 2, 1)
+    assert again.body == first.body
