@@ -121,19 +121,24 @@ def make_clip(
     frames: int,
     loop: bool = False,
     fps: int | None = None,
+    held: int = 1,
 ) -> Path:
     """Real footage at a benchmark size: ``scale=W:H:flags=lanczos``, then an optional centre crop.
 
     Written lossless (x264 ``-qp 0``, yuv420p, mp4 so that ``nb_frames`` is in the header, which the official
     script needs) and without audio, so both contenders decode the same pixels and the clip adds no
     generation loss. ``loop`` repeats the clip to reach ``frames``; ``fps`` retimes it (the seed's table is
-    for 30 fps video, the footage is 24 fps).
+    for 30 fps video, the footage is 24 fps). ``held`` > 1 makes animation on twos (2) or threes (3): every
+    ``held``-th picture, each shown ``held`` times (``framestep``, then ``fps=24``), written as animation is
+    delivered (x264 crf 20), so a held picture's repeats differ a little, as they do in real files.
     """
     filters = []
     if size:
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
     if crop:
         filters.append(f"crop={crop[0]}:{crop[1]}")
+    if held > 1:
+        filters.append(f"framestep={held},fps=24")
     if fps:
         filters.append(f"setpts=N/({fps}*TB)")
     args = ["-stream_loop", "-1"] if loop else []
@@ -142,7 +147,8 @@ def make_clip(
         args += ["-vf", ",".join(filters)]
     if fps:
         args += ["-r", str(fps)]
-    args += ["-frames:v", str(frames), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"]
+    quality = ["-preset", "medium", "-crf", "20"] if held > 1 else ["-preset", "ultrafast", "-qp", "0"]
+    args += ["-frames:v", str(frames), "-an", "-c:v", "libx264", *quality]
     args += ["-pix_fmt", "yuv420p", str(dst)]
     ffmpeg(*args)
     return dst

@@ -19,7 +19,9 @@ message (seen in the soak: an invalid job's two FAILED events 0.1 s apart from t
 a 2 s visibility timeout). Real SQS hands a message to one receiver per visibility timeout; serialising
 receives here makes every second delivery in the soak the worker's doing, not moto's. A long poll is
 turned into short polls (each alone against moto, 0.1 s apart) so that no worker waits on another's poll.
-``injected`` counts the faults by kind, ``forwarded`` the requests passed on.
+``injected`` counts the faults by kind, ``forwarded`` the requests passed on. ``hold_receives_s`` holds every
+``ReceiveMessage`` that long before it is forwarded (the worst case of a stalled receive, for the leaser's
+test).
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ class FaultProxy:
     """An HTTP/1.1 proxy on a free loopback port in front of ``upstream`` (``host:port`` on loopback)."""
 
     def __init__(self, upstream_port: int, *, rate: float = 0.0, kinds: tuple[str, ...] = KINDS,
-                 slow_s: float = 2.0, seed: int = 0) -> None:
+                 slow_s: float = 2.0, seed: int = 0, hold_receives_s: float = 0.0) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
         self.upstream_port = upstream_port
-        self.rate, self.kinds, self.slow_s = rate, kinds, slow_s
+        self.rate, self.kinds, self.slow_s, self.hold_receives_s = rate, kinds, slow_s, hold_receives_s
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
         self._random = random.Random(seed)
@@ -133,6 +135,7 @@ class FaultProxy:
         if kind == "slow":
             time.sleep(self.slow_s)
         if "ReceiveMessage" in req.headers.get("X-Amz-Target", ""):
+            time.sleep(self.hold_receives_s)
             self._receive(req, body)
         else:
             self._reply(req, self._exchange(req, body))

@@ -21,7 +21,11 @@ conv cost is linear in pixels (see floor.py). A row is ``extrapolated`` unless t
 end at full size (``--end-to-end-budget``); the 60 s and 300 s rows are s/frame x frames. Costs are this
 machine's time priced at the seed's instance prices, not the instance's own speed.
 
-    .venv/bin/python -m benchmarks.tiers [--quick] [--device cpu|gpu] [--json] [--repeats N]
+``--held 2`` (or 3) runs every cell on animation on twos (threes) made from the same footage (see
+``common.make_clip``), the case the default anime model is for: with reuse on (the default), a held
+picture's repeats skip the network (``benchmarks/reuse.py`` measures that against ``--reuse off``).
+
+    .venv/bin/python -m benchmarks.tiers [--quick] [--device cpu|gpu] [--json] [--repeats N] [--held N]
 """
 
 from __future__ import annotations
@@ -132,7 +136,8 @@ def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, A
     mw, mh = crop or (w, h)
     name = f"{unit.model.key}-x{unit.scale}-{unit.reading}"
     clips = {
-        n: common.make_clip(SOURCE, tmp / f"{name}-{n}.mp4", size=(w, h), crop=crop, frames=n, loop=True)
+        n: common.make_clip(SOURCE, tmp / f"{name}-{n}.mp4", size=(w, h), crop=crop, frames=n, loop=True,
+                            held=args.held)
         for n in (short, frames)
     }
     repeats = min(args.repeats, REPEAT_CAP.get(unit.model.key, args.repeats))
@@ -162,7 +167,7 @@ def measure_unit(unit: Unit, args: argparse.Namespace, tmp: Path) -> dict[str, A
     predicted_10s = statistics.median(per_frame) * FPS * 10
     if not crop and predicted_10s <= args.end_to_end_budget:
         long_clip = common.make_clip(SOURCE, tmp / f"{name}-10s.mp4", size=(w, h), frames=FPS * 10, loop=True,
-                                     fps=FPS)
+                                     fps=FPS, held=args.held)
         result["end_to_end_10s"] = common.measure(
             "pipeline", src=long_clip, src_short=clips[short], dst=tmp / f"{name}-10s-out.mkv",
             model=unit.model.key, scale=unit.scale, device=unit.device, warmup_run=gpu,
@@ -278,8 +283,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine,
         "machine_line": common.machine_line(machine),
         "fps": FPS,
+        "held": args.held,
         "source": f"{SOURCE.name} scaled with ffmpeg -vf scale=W:H:flags=lanczos (then crop=W:H centred "
-        "where marked), written lossless (x264 -qp 0)",
+        "where marked), " + ("written lossless (x264 -qp 0)" if args.held == 1 else
+                             f"held on {args.held}s (framestep={args.held},fps=24), x264 crf 20"),
         "claimed_memory": CLAIMED_MEMORY,
         "matmul_peaks": peaks,
         "flops_per_input_pixel": flops,
@@ -289,7 +296,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "units": units_out,
         "command": f".venv/bin/python -m benchmarks.tiers --device {args.device} --repeats {args.repeats}"
         + (" --quick" if args.quick else "")
-        + (f" --end-to-end-budget {args.end_to_end_budget:g}" if args.end_to_end_budget else ""),
+        + (f" --end-to-end-budget {args.end_to_end_budget:g}" if args.end_to_end_budget else "")
+        + (f" --held {args.held}" if args.held > 1 else ""),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     result["cells"] = cells(result)
@@ -326,6 +334,8 @@ def markdown(result: dict[str, Any]) -> str:
         "Each cell: this machine's time for a 30 fps clip of that length (* = extrapolated from steady-state "
         "s/frame; † = also scaled by pixel count from a crop), then the seed's claim and measured / claimed.",
         "",
+        *([f"Footage: animation on {result['held']}s ({result['source']}), reuse on (the default).", ""]
+          if result.get("held", 1) > 1 else []),
     ]
     cells = result["cells"]
     for model in dict.fromkeys(c["model"] for c in cells):
@@ -441,6 +451,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--end-to-end-budget", type=float, default=0.0,
                         help="run the 10 s row end to end (300 frames, full size) where predicted <= S s")
+    parser.add_argument("--held", type=int, choices=[1, 2, 3], default=1,
+                        help="footage held on 2s or 3s (animation); 1: every frame changes")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     parser.add_argument("--out", type=Path, help="result stem (default results/tiers-DEVICE[-quick])")
     parser.add_argument("--rerender", type=Path, metavar="JSON",

@@ -10,7 +10,9 @@ Differences from dramatiq, each forced by video jobs lasting minutes to hours:
 - No prefetch: a receive asks for as many messages as there are idle job threads, so no message sits
   invisible behind a long job while another worker is idle.
 - A heartbeat: while a job runs, its delivery's lease is renewed whenever half of it is left, so a job
-  longer than the queue's visibility timeout is not handed to a second worker.
+  longer than the queue's visibility timeout is not handed to a second worker. The renewals run on a
+  thread of their own (``lease.py``: a receive stalled by the network must not delay them); the consumer
+  tells it when a delivery's final call comes, and makes every other queue call.
 - Progress reaches the status queue without I/O on the inference threads: ``Task.record`` keeps the latest
   snapshot and wakes the consumer at each 5 % step; the consumer sends one PROGRESS event.
 """
@@ -28,6 +30,7 @@ from typing import Any
 from streamup.worker import events
 from streamup.worker.health import Health
 from streamup.worker.hooks import BusyHook
+from streamup.worker.lease import Leaser
 from streamup.worker.policy import Policy
 from streamup.worker.queue import DELETE, RELEASE, RETRY, JobQueue, Message, Outcome, QueueUnavailable, Sender
 from streamup.worker.task import DONE, PROGRESS, STARTED, Task
@@ -66,6 +69,7 @@ class Consumer:
         self._work: queue.Queue[Task | None] = queue.Queue()
         self._in_hand: dict[str, Task] = {}  # by message id
         self._lock = threading.Lock()
+        self.leaser = Leaser(jobs, self.lease_s, self.in_hand, health)  # its thread is started beside ours
 
     # -- for the job threads and the main thread --------------------------------------------------------
 
@@ -89,9 +93,14 @@ class Consumer:
     # -- the consumer thread ----------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.leaser.done.set()
+
+    def _loop(self) -> None:
         while not self.abandon.is_set():
             self.health.beat()
-            self._heartbeat()
             exhausted = self.limits.max_jobs is not None and self.taken >= self.limits.max_jobs
             if not self.in_hand() and self._inbox.empty() and (self.stop.is_set() or exhausted):
                 self.stop.set()
@@ -160,6 +169,7 @@ class Consumer:
         release. A message or final event that cannot be sent keeps the delivery (it comes back after a
         backoff, is recognised as done or runs again, and they are sent then)."""
         delivery = task.delivery
+        self.leaser.settle(task)
         action, delay = outcome.action, outcome.delay_s
         sent = all(self._call(self.jobs.send, m) is not None for m in outcome.sends)
         reported = sent and (outcome.event is None or self._send(outcome.event))
@@ -175,16 +185,6 @@ class Consumer:
                      extra={"fields": {"event": "release", "job": task.job_id(),
                                        "releases": delivery.releases + 1}})
         self._drop(task)
-
-    def _heartbeat(self) -> None:
-        """Renew the lease of every delivery in hand once half of it is gone."""
-        now = time.monotonic()
-        for task in self.in_hand():
-            delivery = task.delivery
-            if delivery.visible_until - now > self.lease_s / 2:
-                continue
-            self._call(self.jobs.extend, delivery, self.lease_s)
-            delivery.visible_until = now + self.lease_s  # on failure: retried at the next half lease
 
     def _send(self, event: dict[str, Any]) -> bool:
         log.debug("event %s", event, extra={"fields": {"event": "status", "status": event}})

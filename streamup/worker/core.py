@@ -1,6 +1,7 @@
 """The worker's lifecycle: start the rooms in order, take jobs until stopped, then drain.
 
-One consumer thread (``consumer.py``) does all queue I/O; ``concurrency`` job threads each run a ``Runner``
+One consumer thread (``consumer.py``) does all queue I/O but lease renewals, which a leaser thread
+(``lease.py``) makes on its own timer; ``concurrency`` job threads each run a ``Runner``
 (``runner.py``) that turns one delivery into one outcome; models (``models.py``), health (``health.py``)
 and failure decisions (``policy.py``) are rooms of their own. The queue is any ``JobQueue`` (``queue.py``):
 this module never learns which. Observers (metrics), job hooks (the fan-out), admission rules and busy
@@ -115,6 +116,7 @@ class Worker:
             self._threads.append(t)
         self._consumer_thread = threading.Thread(target=consumer.run, name="streamup-consumer", daemon=True)
         self.health.watch(self._consumer_thread, self._threads)
+        threading.Thread(target=consumer.leaser.run, name="streamup-leaser", daemon=True).start()
         self._consumer_thread.start()
         log.info("worker ready: queue %s, %d job thread(s), lease %d s, redrive after %s receives",
                  self.jobs.name, s.concurrency, consumer.lease_s, queue.max_receive_count or "no",

@@ -1,7 +1,8 @@
 """One delivery in hand, from its receipt to its final queue call: what the consumer and a runner share.
 
-The consumer creates it and alone touches the queue for it; the runner on a job thread fills in ``job``,
-says when work starts and records progress. ``snapshot`` and ``posted`` are written on the job's inference
+The consumer creates it and makes its queue calls (the leaser, ``lease.py``, only renews its lease until the
+consumer ``settle``s it); the runner on a job thread fills in ``job``, says when work starts and records
+progress. ``snapshot`` and ``posted`` are written on the job's inference
 threads, ``sent`` only by the consumer; each wake-up is one item on the consumer's inbox, so the inference
 threads never wait on the network.
 """
@@ -36,6 +37,9 @@ class Task:
     snapshot: Progress | None = None
     posted: int = 0  # last 5 % step announced to the consumer
     sent: int = 0  # last PROGRESS step sent
+    lease_lock: threading.Lock = field(default_factory=threading.Lock)  # a renewal, or the end of renewals
+    settled: bool = False  # the consumer is making its final queue call: no more renewals
+    renew_after: float = 0.0  # monotonic: a failed renewal is tried again from then
 
     def started(self) -> None:
         """Work begins (the consumer sends RUNNING)."""
