@@ -295,6 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "instance price; it is not what the instance would cost",
         "units": units_out,
         "command": f".venv/bin/python -m benchmarks.tiers --device {args.device} --repeats {args.repeats}"
+        + (f" --models {' '.join(args.models)}" if args.models != list(MODELS) else "")
         + (" --quick" if args.quick else "")
         + (f" --end-to-end-budget {args.end_to_end_budget:g}" if args.end_to_end_budget else "")
         + (f" --held {args.held}" if args.held > 1 else ""),
