@@ -24,7 +24,7 @@ from streamup import many, tiers
 from streamup.config import Config
 from streamup.errors import Cancelled, StreamupError, UsageError
 from streamup.observe import JobRef, Observer, run_observed
-from streamup.options import BACKENDS, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
+from streamup.options import BACKENDS, DEINTERLACE, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
 from streamup.version import __version__
@@ -76,7 +76,7 @@ def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
     up.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
     up.add_argument("--pix-fmt", metavar="NAME",
                     help="output pixel format, e.g. yuv420p (default: the source's chroma, depth, alpha)")
-    up.add_argument("--deinterlace", choices=("auto", "field", "off"),
+    up.add_argument("--deinterlace", choices=DEINTERLACE,
                     help="interlaced input: auto = bwdif at frame rate (default), field = a frame per field")
     up.add_argument("--drop-alpha", action="store_true",
                     help="write no alpha channel even if the source has one")

@@ -2,8 +2,9 @@
 
 The vocabulary below is stated once: the CLI's choices, the job parser's accepted values and the engine read
 these tuples, and ``UpscaleOptions`` checks a run's values against them when it is built. That is the one
-place a bad scale, device, precision, backend, tile, batch or lane count is refused, so every face (a flag,
-a job message, a tier override, a library call) fails the same way: one ``UsageError`` line, before any work.
+place a bad scale, device, precision, backend, deinterlace or reuse mode, tile, batch or lane count is
+refused, so every face (a flag, a job message, a tier override, a library call) fails the same way: one
+``UsageError`` line, before any work.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ BACKENDS = ("auto", "torch", "lanczos")
 #: Containers streamup writes, by an output's extension (``media.mux.CONTENT_TYPES`` has one entry each): a
 #: job's derived output and a folder run's outputs keep their input's extension when it is one of these.
 OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
+#: Interlaced sources (``streamup.media.interlace``): ``auto`` deinterlaces frames flagged interlaced, one
+#: frame out per frame in; ``field`` one frame per field (double rate); ``off`` keeps frames as they are.
+DEINTERLACE = ("auto", "field", "off")
 #: Reuse of unchanged pictures (``streamup.pipeline.reuse``): ``auto`` keeps the output of a tile whose input
 #: did not change, where the engine can compute tiles alone; ``off`` computes every tile of every frame.
 REUSE = ("auto", "off")
@@ -57,7 +61,7 @@ class UpscaleOptions:
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None  # output pixel format; None keeps the source's chroma, depth, RGB and alpha
-    deinterlace: str = "auto"  # auto (bwdif at frame rate) | field (bwdif at field rate) | off
+    deinterlace: str = "auto"  # one of DEINTERLACE
     drop_alpha: bool = False  # write no alpha even when the source has some (else an output without it fails)
     weights_dirs: tuple[str, ...] = ()
     reuse: str = "auto"  # one of REUSE
@@ -67,6 +71,7 @@ class UpscaleOptions:
         _one_of("device", self.device, DEVICES)
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("backend", self.backend, BACKENDS)
+        _one_of("deinterlace", self.deinterlace, DEINTERLACE)
         _one_of("reuse", self.reuse, REUSE)
         if self.device == "cpu" and self.require_gpu:
             raise UsageError("require_gpu (--require-gpu) contradicts device cpu")

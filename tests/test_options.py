@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamup.errors import UsageError
-from streamup.options import BACKENDS, DEVICES, PRECISIONS, SCALES, UpscaleOptions
+from streamup.options import BACKENDS, DEINTERLACE, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
 
 
 def test_every_value_of_the_vocabulary_builds() -> None:
@@ -17,6 +17,8 @@ def test_every_value_of_the_vocabulary_builds() -> None:
                     assert (opts.scale, opts.device, opts.precision, opts.backend) == (
                         scale, device, precision, backend)
     assert UpscaleOptions(tile=0, tile_pad=0, batch=1, lanes=1).tile == 0  # 0 = whole frames
+    assert [UpscaleOptions(deinterlace=d).deinterlace for d in DEINTERLACE] == list(DEINTERLACE)
+    assert [UpscaleOptions(reuse=r).reuse for r in REUSE] == list(REUSE)
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -26,6 +28,8 @@ def test_every_value_of_the_vocabulary_builds() -> None:
     ({"device": "tpu"}, "device must be one of auto, cpu, gpu, got 'tpu'"),
     ({"precision": "int8"}, "precision must be one of auto, fp32, bf16, fp16, got 'int8'"),
     ({"backend": "tensorrt"}, "backend must be one of auto, torch, lanczos, got 'tensorrt'"),
+    ({"deinterlace": "bob"}, "deinterlace must be one of auto, field, off, got 'bob'"),
+    ({"reuse": "always"}, "reuse must be one of auto, off, got 'always'"),
     ({"device": "cpu", "require_gpu": True}, "require_gpu .* contradicts device cpu"),
     ({"lanes": 0}, "lanes must be a whole number of at least 1, got 0"),
     ({"batch": 0}, "batch must be a whole number of at least 1, got 0"),

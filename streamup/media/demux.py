@@ -24,6 +24,7 @@ from streamup.media import colour, ffmpeg_reason, formats, hdr, interlace
 from streamup.media.colour import Colour
 from streamup.media.formats import SourceFormat
 from streamup.media.hdr import StaticHdr
+from streamup.options import DEINTERLACE
 
 log = logging.getLogger("streamup")
 
@@ -74,8 +75,8 @@ class Decoder:
     """
 
     def __init__(self, file: BinaryIO, name: str, *, deinterlace: str = "auto") -> None:
-        if deinterlace not in interlace.MODES:
-            raise UsageError(f"--deinterlace must be one of {'/'.join(interlace.MODES)}, not {deinterlace!r}")
+        if deinterlace not in DEINTERLACE:
+            raise UsageError(f"--deinterlace must be one of {'/'.join(DEINTERLACE)}, not {deinterlace!r}")
         self.name = name
         self._deinterlace_mode = deinterlace
         self._deinterlacer: interlace.Deinterlacer | None = None

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import av
 
-MODES = ("auto", "field", "off")
-
 # AVFieldOrder values that mean interlaced: TT, BB, TB, BT (0 unknown, 1 progressive).
 _INTERLACED_ORDERS = (2, 3, 4, 5)
 _ORDER_NAMES = {2: "top field first", 3: "bottom field first", 4: "top field first", 5: "bottom field first"}

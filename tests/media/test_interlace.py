@@ -55,7 +55,7 @@ def test_off_keeps_the_fields_woven_which_the_checker_sees(clip: Callable[[str],
 
 
 def test_unknown_mode_is_a_usage_error(clip: Callable[[str], Path], tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--deinterlace"):
+    with pytest.raises(UsageError, match="deinterlace must be one of auto, field, off, got 'bob'"):
         upscale(str(clip("interlaced_h264.ts")), str(tmp_path / "o.mp4"), UpscaleOptions(deinterlace="bob"),
                 upscaler=LanczosUpscaler(2))
     assert list(tmp_path.iterdir()) == []
