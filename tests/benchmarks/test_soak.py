@@ -30,8 +30,10 @@ def test_a_small_soak_holds_every_invariant(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.soak", "--minutes", "1", "--jobs", str(JOBS), "--workers", "2",
          "--fault-every", "12", "--fault-rate", "0.05", "--settle", "300", "--seed", "7",
-         # a lease the consumer keeps under the proxy's faults: at 4 s, one receive stalled by a storm
-         # (2 s slow answers, botocore's retries) outlasted half a lease and let a second run start
+         # a lease with room for one late renewal: at 4 s (the 30-minute run's), a renewal that meets one of
+         # the proxy's 2 s slow answers (5 % of requests fail here, 30 % in storms) is already too late; with
+         # the leaser (worker/lease.py) this variant passed 7 runs of 8 at 4 s, the eighth sending an invalid
+         # job's FAILED twice (its lease ran out 4 s after the receive, before the consumer settled it)
          "--min-lease", "12",
          "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=900)
