@@ -43,7 +43,10 @@ class Leaser:
 
     def run(self) -> None:
         while not self.done.wait(TICK_S):
-            self.renew(time.monotonic())
+            try:
+                self.renew(time.monotonic())
+            except Exception:  # a bug here must not end renewals for the worker's life: log it, go on
+                log.exception("lease renewal failed")
 
     def renew(self, now: float) -> None:
         """One look: renew each lease that is half gone."""
