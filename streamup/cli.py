@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from streamup import many, tiers
 from streamup.config import Config
-from streamup.errors import Cancelled, StreamupError, UsageError
-from streamup.observe import JobRef, Observer, run_observed
+from streamup.errors import Cancelled, StreamupError, UsageError, one_line
+from streamup.observe import JobRef, Observer, job_id_for, run_observed
 from streamup.options import BACKENDS, DEINTERLACE, DEVICES, PRECISIONS, REUSE, SCALES, UpscaleOptions
 from streamup.progress import BarProgress, LogProgress, configure_logging
 from streamup.tiers import TIERS, options_for
@@ -140,7 +140,7 @@ def options_from_args(args: argparse.Namespace, cfg: Config | None = None) -> Up
 
 def _upscale(args: argparse.Namespace, cfg: Config) -> int:
     options = options_from_args(args, cfg)
-    job = JobRef(id=_job_id(args.output), tier=args.tier or "none", device=options.device)
+    job = JobRef(id=job_id_for(args.output), tier=args.tier or "none", device=options.device)
     cancel = threading.Event()
     received: list[int] = []
 
@@ -231,11 +231,6 @@ def _wrote(result: UpscaleResult) -> None:
     )
 
 
-def _job_id(output: str) -> str:
-    """A CLI run is one job; its id names the output (what an operator recognises in a dashboard)."""
-    return os.path.basename(output.split("?", 1)[0]) or output
-
-
 def _doctor(args: argparse.Namespace, cfg: Config) -> int:
     from streamup import doctor
 
@@ -263,10 +258,6 @@ def _models(args: argparse.Namespace, cfg: Config) -> int:
             where = f"{m.path} ({m.source}, {'checksum ok' if m.sha_ok else 'CHECKSUM MISMATCH'})"
         print(f"{m.name:<28} x{m.scale} {m.arch:<8} {where}")
     return 0
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
 
 
 def _worker(args: argparse.Namespace, cfg: Config) -> int:
@@ -332,7 +323,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except StreamupError as e:
         if debug:
             traceback.print_exc()
-        print(f"streamup: error: {_one_line(e)}", file=sys.stderr)
+        print(f"streamup: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("streamup: error: interrupted; no output written", file=sys.stderr)
@@ -340,5 +331,5 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        print(f"streamup: error: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        print(f"streamup: error: {one_line(e)}", file=sys.stderr)
         return 1

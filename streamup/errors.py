@@ -49,3 +49,10 @@ class OutputExists(OutputError):
     def __init__(self, message: str, metadata: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.metadata = dict(metadata or {})
+
+
+def one_line(e: BaseException) -> str:
+    """The error as a face reports it on one line: its message with whitespace folded, and any error that
+    is not a ``StreamupError`` marked as the bug it is (``internal error: Type: message``)."""
+    text = " ".join(str(e).split())
+    return text if isinstance(e, StreamupError) else f"internal error: {type(e).__name__}: {text}"

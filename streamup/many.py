@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from streamup import storage
-from streamup.errors import Cancelled, OutputExists, StreamupError, UsageError
-from streamup.observe import JobRef, Observer, run_observed
+from streamup.errors import Cancelled, OutputExists, UsageError, one_line
+from streamup.observe import JobRef, Observer, job_id_for, run_observed
 from streamup.options import OUTPUT_EXTENSIONS
 
 if TYPE_CHECKING:  # the pipeline imports PyAV and, through the engine, torch: only once a file runs
@@ -159,8 +159,8 @@ def run(
             try:
                 if check is not None:
                     check(source)
-                result = run_observed(dataclasses.replace(job, id=_job_id(output)), observers, source, output,
-                                      options, progress=display, cancel=cancel, upscaler=upscaler,
+                result = run_observed(dataclasses.replace(job, id=job_id_for(output)), observers, source,
+                                      output, options, progress=display, cancel=cancel, upscaler=upscaler,
                                       exclusive=True, config=config)
             except OutputExists:  # another run published it while this one worked: done either way
                 summary.skipped.append((source, output))
@@ -168,7 +168,7 @@ def run(
             except Cancelled:
                 raise
             except Exception as e:  # one file's failure, whatever it is, is that file's alone
-                reason = _one_line(e)
+                reason = one_line(e)
                 log.error("failed %s: %s", source, reason,
                           extra={"fields": {"event": "failed", "input": source, "output": output,
                                             "error": reason}})
@@ -209,16 +209,5 @@ def _log_summary(summary: Summary, total: int) -> None:
             len(summary.skipped), len(summary.failed), failed, extra={"fields": summary.record()})
 
 
-def _one_line(e: Exception) -> str:
-    """The reason as the CLI's error line gives it; an error that is not a ``StreamupError`` is a bug."""
-    text = " ".join(str(e).split())
-    return text if isinstance(e, StreamupError) else f"internal error: {type(e).__name__}: {text}"
-
-
 def _is_local(uri: str) -> bool:
     return "://" not in uri
-
-
-def _job_id(output: str) -> str:
-    """Each file is a job named after its output, as a one-file CLI run is."""
-    return posixpath.basename(output)

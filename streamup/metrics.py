@@ -170,10 +170,10 @@ class Metrics:
         with self._lock:
             for queue, fill in progress.queue_fill.items():
                 self.queue_depth.labels(queue).set(fill)
-            self._advance(job, self._seen.setdefault(_run_key(job), _Seen()), progress.stage_busy_s,
-                          progress.stage_frames, progress.bytes_read, progress.bytes_written,
-                          progress.oom_retries, progress.video_seconds_done)
-            self._reuse(self._seen[_run_key(job)], progress.frames_reused,
+            seen = self._seen.setdefault(_run_key(job), _Seen())
+            self._advance(job, seen, progress.stage_busy_s, progress.stage_frames, progress.bytes_read,
+                          progress.bytes_written, progress.oom_retries, progress.video_seconds_done)
+            self._reuse(seen, progress.frames_reused,
                         {"computed": progress.tiles_computed, "reused": progress.tiles_reused})
 
     def job_finished(self, job: JobRef, status: str, seconds: float, result: UpscaleResult | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import posixpath
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,12 @@ class JobRef:
     tier: str
     device: str
     run: int = 0
+
+
+def job_id_for(output: str) -> str:
+    """A run outside the worker is a job named after its output's file name (what an operator recognises in
+    a dashboard): a one-file CLI run and each file of a folder run alike."""
+    return posixpath.basename(output.split("?", 1)[0]) or output
 
 
 class Observer(Protocol):
