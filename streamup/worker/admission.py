@@ -235,8 +235,6 @@ class Admission:
                    for pattern in self.allowed_hosts)
 
 
-
-
 def _unresolved(host: str, error: OSError) -> InputError:
     """A host that does not resolve: the world's fault (worth a retry) only when the resolver said "try
     again"; the chained ``ConnectionError`` is what ``storage.transient`` reads."""

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from streamup.options import UpscaleOptions
 
 
-
 class Admit(Protocol):
     def check(self, job: Job) -> None:
         """Refuse ``job`` on its own words; must fetch nothing."""
