@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from streamup.errors import InputError, UsageError
-from streamup.media import colour, ffmpeg_reason, formats, hdr, interlace
+from streamup.media import colour, ffmpeg_reason, formats, hdr, interlace, side_data
 from streamup.media.colour import Colour
 from streamup.media.formats import SourceFormat
 from streamup.media.hdr import StaticHdr
@@ -246,10 +246,8 @@ class Decoder:
         if deinterlaced == "field":  # one frame per field: twice the frames, at twice the rate
             rate = rate * 2 if rate else rate
             frames = frames * 2 if frames else frames
-        matrix = next(
-            (np.frombuffer(bytes(sd), "<i4") for sd in first.side_data if sd.type.name == "DISPLAYMATRIX"),
-            None,
-        )
+        display = side_data(first, "DISPLAYMATRIX")
+        matrix = None if display is None else np.frombuffer(display, "<i4")
         # Matroska keeps the aspect in the container (display size), H.264 in the bitstream: either counts.
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         return VideoInfo(

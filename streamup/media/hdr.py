@@ -20,6 +20,8 @@ from fractions import Fraction
 
 import av
 
+from streamup.media import side_data
+
 log = logging.getLogger("streamup")
 
 _DYNAMIC = {
@@ -67,14 +69,10 @@ PARAMS_OPTION = {"libx265": "x265-params", "libx264": "x264-params"}
 
 def read(frame: av.VideoFrame, name: str) -> StaticHdr | None:
     """The static HDR10 metadata on a decoded frame (None without any); warns about dynamic metadata."""
-    mastering = light = None
-    for sd in frame.side_data:
-        kind = sd.type.name
-        if kind == "MASTERING_DISPLAY_METADATA":
-            mastering = bytes(sd)
-        elif kind == "CONTENT_LIGHT_LEVEL":
-            light = bytes(sd)
-        elif kind in _DYNAMIC:
+    mastering = side_data(frame, "MASTERING_DISPLAY_METADATA")
+    light = side_data(frame, "CONTENT_LIGHT_LEVEL")
+    for kind in _DYNAMIC:
+        if side_data(frame, kind) is not None:
             log.warning("dropping the %s of %s: it describes the source picture scene by scene and cannot "
                         "be carried into a new encode (static HDR10 metadata is kept)", _DYNAMIC[kind], name)
     if mastering is None and light is None:
