@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -49,12 +48,12 @@ from streamup.worker.queue import Message
 log = logging.getLogger("streamup")
 
 
-def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | None:
+def handle(job: Job, context: JobContext) -> Handled | None:
     """Run a segment message, or plan a parent job; None: an ordinary job, the worker runs it itself (the
     ``JobHook`` protocol)."""
     ref = JobRef(job.id, job.tier, job.device)
-    if "segment" in data:
-        key, index = _segment_field(data["segment"], job.id)
+    if "segment" in job.message:
+        key, index = _segment_field(job.message["segment"], job.id)
         area = WorkArea(job.destination, key, context.config.work_prefix)
         stored = area.read(area.uri("plan.json"))
         if stored is None:
@@ -89,7 +88,7 @@ def handle(job: Job, data: Mapping[str, Any], context: JobContext) -> Handled | 
     if not missing:  # every segment is there (a re-sent parent after a lost stitch): stitch now
         return _finish(plan, area, ref, context)
     step = events.progress_step(sum(s.frames for s in done) / max(1, plan.frames))
-    sends = tuple(Message({**data, "segment": {"key": plan.key, "index": index}}, f"{job.id}-{index}")
+    sends = tuple(Message({**job.message, "segment": {"key": plan.key, "index": index}}, f"{job.id}-{index}")
                   for index in missing)
     return Handled(events.event(job.id, events.RUNNING, step, segments=len(plan.segments), reused=len(done)),
                    sends)

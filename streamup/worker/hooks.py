@@ -20,7 +20,7 @@ never imports its metrics observers:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,7 +68,7 @@ class JobContext:
 
 
 class JobHook(Protocol):
-    def __call__(self, job: Job, message: Mapping[str, Any], context: JobContext) -> Handled | None:
-        """Handle ``job`` (``message`` is its parsed body) or return None. Raise ``Cancelled`` when
+    def __call__(self, job: Job, context: JobContext) -> Handled | None:
+        """Handle ``job`` (``job.message`` is its parsed body) or return None. Raise ``Cancelled`` when
         ``context.cancel`` interrupts it (the message is released), any other error to fail the delivery
         (``failures.classify`` sorts it)."""

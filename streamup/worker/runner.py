@@ -90,7 +90,7 @@ class Runner:
                              task.cancel, self.observers, self.config)
         for hook in self.hooks:
             try:
-                handled = hook(job, job.message, context)
+                handled = hook(job, context)
             except Cancelled:
                 return self._released(job)
             except Exception as e:

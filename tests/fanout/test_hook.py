@@ -120,9 +120,12 @@ def test_a_permanent_segment_failure_fails_the_parent_once(s3: S3, clips: dict[s
     key = area.uri("plan.json").split("/", 3)[3]
     s3.client.put_object(Bucket=s3.bucket, Key=key, Body=json.dumps(broken.to_data()).encode())
     upscaler = build_upscaler(options)
-    outcomes = [fanout.handle(job, {**body, "segment": {"key": plan.key, "index": i}},
-                              JobContext(f"m{i}", options, lambda: upscaler, threading.Event(), (), Config()))
-                for i in (1, 2, 1)]
+    def deliver(index: int) -> fanout.Handled | None:
+        segment = jobs.parse(json.dumps({**body, "segment": {"key": plan.key, "index": index}}), s3.bucket)
+        context = JobContext(f"m{index}", options, lambda: upscaler, threading.Event(), (), Config())
+        return fanout.handle(segment, context)
+
+    outcomes = [deliver(i) for i in (1, 2, 1)]
     assert all(o is not None for o in outcomes)
     events = [o.event for o in outcomes if o is not None and o.event is not None]
     assert [e["status"] for e in events] == ["FAILED"]  # once, from the first failing segment
@@ -135,7 +138,6 @@ def test_a_parent_sent_again_mid_job_reuses_its_plan_and_finished_segments(
     src = s3.put("in/clip.mp4", clips["bframes.mp4"])
     body = {"jobId": "fan-again", "inputUri": src, "outputUri": s3.uri("out/clip.mkv"),
             "parameters": {"device": "cpu", "scale_factor": 2, "segmentSeconds": 1}}
-    job = jobs.parse(json.dumps(body), s3.bucket)
     options = UpscaleOptions(model="lanczos", codec="ffv1")
     built: list[FrameUpscaler] = []
 
@@ -145,7 +147,7 @@ def test_a_parent_sent_again_mid_job_reuses_its_plan_and_finished_segments(
 
     def deliver(message: dict[str, Any], message_id: str) -> fanout.Handled | None:
         context = JobContext(message_id, options, model, threading.Event(), (), Config())
-        return fanout.handle(job, message, context)
+        return fanout.handle(jobs.parse(json.dumps(message), s3.bucket), context)
 
     first = deliver(body, "parent-1")
     assert first is not None and first.event is not None and first.event["status"] == "RUNNING"
