@@ -18,7 +18,7 @@ from streamup import config
 from streamup.config import Config
 from streamup.errors import UsageError
 from streamup.fanout.plan import NotSplittable, Plan, job_key, make_plan
-from streamup.fanout.segment import run_segment
+from streamup.fanout.segment import reuse_counts, run_segment
 from streamup.fanout.stitch import stitch
 from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef, Observer
@@ -67,12 +67,14 @@ def run_local(
     except NotSplittable as e:
         raise UsageError(f"{source} cannot be upscaled in segments: {e}") from None
     upscaler = build_upscaler(options, cfg)
-    done = 0
+    done, reuse = 0, reuse_counts({})
     for segment in plan.segments:
-        on_progress = _offset(progress, done, plan.frames, time.perf_counter() - t0) if progress else None
-        run_segment(plan, area, segment.index, options, job=job, observers=observers, upscaler=upscaler,
-                    cancel=cancel, progress=on_progress)
+        elapsed = time.perf_counter() - t0
+        on_progress = _offset(progress, done, reuse, plan.frames, elapsed) if progress else None
+        record, _ = run_segment(plan, area, segment.index, options, job=job, observers=observers,
+                                upscaler=upscaler, cancel=cancel, progress=on_progress)
         done += segment.frames
+        reuse = {field: count + reuse_counts(record)[field] for field, count in reuse.items()}
     stitched = stitch(plan, area, metadata={"source": source, "model": upscaler.name,
                                              "scale": str(upscaler.scale)}, cancel=cancel)
     area.remove()
@@ -82,17 +84,20 @@ def run_local(
         frames=stitched.frames, seconds=seconds, fps=stitched.frames / seconds if seconds > 0 else 0.0,
         output=stitched.output, stage_busy_s={"stitch": stitched.seconds}, device=upscaler.device,
         precision=upscaler.precision,
-        video_seconds=plan.duration, bytes_written=stitched.bytes_written)
+        video_seconds=plan.duration, bytes_written=stitched.bytes_written, **reuse)
 
 
-def _offset(progress: ProgressCallback, before: int, total: int, elapsed: float) -> ProgressCallback:
-    """A segment's snapshots as the whole job's: frames of earlier segments added, the plan's total."""
+def _offset(progress: ProgressCallback, before: int, reused: dict[str, int], total: int,
+            elapsed: float) -> ProgressCallback:
+    """A segment's snapshots as the whole job's: frames and reuse counts of earlier segments added, the
+    plan's total."""
 
     def report(p: Progress) -> None:
         frames = before + p.frames_done
         seconds = elapsed + p.elapsed_s
         fps = frames / seconds if seconds > 0 else 0.0
         progress(dataclasses.replace(p, frames_done=frames, frames_total=total, elapsed_s=seconds, fps=fps,
-                                     eta_s=(total - frames) / fps if fps > 0 else None))
+                                     eta_s=(total - frames) / fps if fps > 0 else None,
+                                     **{field: count + getattr(p, field) for field, count in reused.items()}))
 
     return report

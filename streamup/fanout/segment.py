@@ -24,12 +24,21 @@ from streamup.fanout.plan import Plan
 from streamup.fanout.workarea import WorkArea
 from streamup.observe import JobRef, Observer, run_observed
 from streamup.options import UpscaleOptions
-from streamup.pipeline import ProgressCallback
+from streamup.pipeline import ProgressCallback, UpscaleResult
 from streamup.pipeline.remux import header_of
 
 log = logging.getLogger("streamup")
 
 RECORD_VERSION = 1
+#: A segment's reuse counts in its record (record key: ``UpscaleResult`` field), so a whole job's counts add
+#: up from its records.
+REUSE_FIELDS = {"framesReused": "frames_reused", "tilesReused": "tiles_reused",
+                "tilesComputed": "tiles_computed"}
+
+
+def reuse_counts(record: dict[str, Any]) -> dict[str, int]:
+    """A segment record's reuse counts by ``UpscaleResult`` field (0 where its maker did not record them)."""
+    return {field: int(record.get(name) or 0) for name, field in REUSE_FIELDS.items()}
 
 
 def run_segment(
@@ -52,7 +61,7 @@ def run_segment(
         return existing, False
     area.prepare()
     uri = area.segment(index)
-    worked = False
+    result: UpscaleResult | None = None
     t0 = time.perf_counter()
     log.info("segment %d/%d of %s: %d frames", index + 1, len(plan.segments), job.id, segment.frames,
              extra={"fields": {"event": "segment", "status": "started", "job": job.id, "segment": index}})
@@ -61,18 +70,19 @@ def run_segment(
                               progress=progress,
                               span=segment.span(plan.time_base), exclusive=True,
                               metadata={"job-key": plan.key, "segment": str(index)})
-        worked = True
         if result.frames != segment.frames:
             raise InputError(f"segment {index} decoded {result.frames} frames where the source has "
                              f"{segment.frames}; it cannot be cut at its keyframes")
     except OutputExists:
         pass  # another delivery of this segment published it: use theirs
+    worked = result is not None
     codec, digest, reorder = header_of(uri)
     record = {"version": RECORD_VERSION, "key": plan.key, "index": index, "of": len(plan.segments),
               "frames": segment.frames, "firstPts": segment.pts[0] if segment.pts else None,
               "lastPts": segment.pts[-1] if segment.pts else None, "timeBase": str(plan.time_base),
               "codec": codec, "header": digest, "reorderDepth": reorder,
-              "seconds": round(time.perf_counter() - t0, 3) if worked else None}
+              "seconds": round(time.perf_counter() - t0, 3) if worked else None,
+              **({name: getattr(result, field) for name, field in REUSE_FIELDS.items()} if result else {})}
     if not area.create(area.record(index), record):
         record = area.read(area.record(index)) or record
     _log_done(plan, index, job, time.perf_counter() - t0 if worked else None)

@@ -1,8 +1,8 @@
 """Fan-out test clips: short, small cuts of the shared footage, each with the property a segment boundary
 could break (B-frames, open GOPs, a 1001 time base, variable frame rate, AAC priming, two audio streams and
-subtitles, rotation, 10-bit HEVC), made once per session with Debian's ffmpeg. Audio is stream-copied from the
-shared clips, so its packets are the real ones; video is re-encoded small (160x90) with a 1 s GOP, so a 3 s
-clip holds three keyframes and the tests run in seconds."""
+subtitles, rotation, 10-bit HEVC, one still picture), made once per session with Debian's ffmpeg. Audio is
+stream-copied from the shared clips, so its packets are the real ones; video is re-encoded small (160x90) with
+a 1 s GOP, so a 3 s clip holds three keyframes and the tests run in seconds."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ RECIPES: dict[str, tuple[list[str], str, list[str]]] = {
     "two_audio.mkv": ([], "two_audio_subs.mkv", ["-t", "3", "-map", "0", *_VIDEO, "-c:a", "copy",
                                                  "-c:s", "copy"]),
     "rotated.mp4": (["-noautorotate"], "rotated90_h264_aac.mp4", [*_VIDEO, "-c:a", "copy"]),
+    "still.mp4": (["-loop", "1", "-framerate", "24"], "still_640x360.png",
+                  ["-t", "3", *_VIDEO, "-pix_fmt", "yuv420p"]),  # one picture: a 3-segment run reuses it
     "hevc10.mp4": ([], "hevc_main10_bt709.mp4",
                    ["-t", "3", "-vf", "scale=160:90", "-c:v", "libx265", "-pix_fmt", "yuv420p10le",
                     "-x265-params", "log-level=error:keyint=24:min-keyint=24:scenecut=0", "-c:a", "copy"]),

@@ -3,6 +3,7 @@ for frame; the default encoder within its quality, every timestamp and every aud
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -13,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from streamup.cli import _parser, options_from_args
+from streamup.engine import tiling
 from streamup.errors import UsageError
 from streamup.fanout.inprocess import open_plan, run_local
 from streamup.fanout.segment import run_segment
 from streamup.observe import JobRef
 from streamup.options import UpscaleOptions
-from streamup.pipeline import upscale
+from streamup.pipeline import Progress, upscale
 from tests.fanout import probe
 
 JOB = JobRef("local", "none", "cpu")
@@ -67,6 +69,27 @@ def test_segments_shorter_than_a_gop_and_a_video_shorter_than_a_segment(clips: d
         out = tmp_path / f"out-{seconds.denominator}.mkv"
         run_local(str(src), str(out), UpscaleOptions(model="lanczos", codec="ffv1"), seconds, job=JOB)
         assert probe.video_pts(out) == pytest.approx(probe.video_pts(src), abs=0.001)
+
+
+@pytest.mark.slow
+def test_a_fanned_out_run_adds_up_its_segments_reuse(clips: dict[str, Path], tmp_path: Path) -> None:
+    """The real model on one still picture, three 1 s segments: each segment starts fresh (its first frame's
+    tiles computed), and the whole run's result and snapshots carry the three segments' counts, not the
+    last one's (or none)."""
+    grid = len(tiling.plan(90, 160, 64, tiling.DEFAULT_PAD))
+    snapshots: list[Progress] = []
+    result = run_local(str(clips["still.mp4"]), str(tmp_path / "out.mkv"),
+                       UpscaleOptions(scale=2, tile=64, codec="ffv1"), Fraction(1), job=JOB,
+                       progress=snapshots.append)
+    assert result.frames == 72
+    assert result.tiles_computed + result.tiles_reused == 72 * grid  # every tile of every frame, once
+    assert result.tiles_computed >= 3 * grid and result.frames_reused >= 3 * 20
+    last = snapshots[-1]
+    assert (last.frames_done, last.frames_reused, last.tiles_reused, last.tiles_computed) == \
+        (72, result.frames_reused, result.tiles_reused, result.tiles_computed)
+    counts = [(p.frames_reused, p.tiles_reused, p.tiles_computed) for p in snapshots]
+    assert all(a <= b for earlier, later in itertools.pairwise(counts)
+               for a, b in zip(earlier, later, strict=True))  # never back to a segment's own count
 
 
 def test_unsplittable_output_is_a_usage_error_with_the_reason(clips: dict[str, Path], tmp_path: Path) -> None:
