@@ -59,43 +59,52 @@ def _parser(cfg: Config | None = None) -> argparse.ArgumentParser:
     up.add_argument("output", metavar="OUTPUT",
                     help="local path or s3://bucket/key (.mp4 .mov .mkv .webm); a folder (or a name ending "
                          "in /) takes every INPUT as FOLDER/<name>, skipping outputs already there")
-    up.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default 2, or the tier's)")
-    up.add_argument("--device", choices=DEVICES, help="where the model runs (default auto)")
-    up.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
-    up.add_argument("--backend", choices=BACKENDS,
-                    help="what runs the model (default auto: lanczos for --model lanczos, else torch)")
-    up.add_argument("--tier", choices=tuple(TIERS), help="defaults for device, scale, model, tile")
-    up.add_argument("--tile", type=int, metavar="N", help="tile size in input pixels (0 = whole frames)")
-    up.add_argument("--tile-pad", type=int, metavar="N", help="overlap around each tile in input pixels")
-    up.add_argument("--batch", type=int, metavar="N", help="frames (or tiles) per forward pass")
-    up.add_argument("--lanes", type=int, metavar="N",
-                    help="concurrent forward passes; on a CPU each gets cores/N threads (default 2)")
-    up.add_argument("--precision", choices=PRECISIONS, default="auto")
-    up.add_argument("--codec", metavar="NAME", help="video encoder (default per container; ffv1 = lossless)")
-    up.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
-    up.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
-    up.add_argument("--pix-fmt", metavar="NAME",
-                    help="output pixel format, e.g. yuv420p (default: the source's chroma, depth, alpha)")
-    up.add_argument("--deinterlace", choices=DEINTERLACE,
-                    help="interlaced input: auto = bwdif at frame rate (default), field = a frame per field")
-    up.add_argument("--drop-alpha", action="store_true",
-                    help="write no alpha channel even if the source has one")
-    up.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="look for weights here")
-    up.add_argument("--reuse", choices=REUSE, default="auto",
-                    help="auto: keep the output of tiles whose input is unchanged (default); off: all")
-    up.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    up.add_argument("--log-format", choices=("text", "json"), default="text")
-    up.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
-    up.add_argument("--debug", action="store_true", help="show tracebacks")
-    up.add_argument("--segment-seconds", type=float, metavar="S",
-                    help="upscale in keyframe-aligned segments of about S seconds, then stitch them "
-                         "(a re-run reuses finished segments; docs/fanout.md)")
-    up.add_argument("--metrics-port", type=int, default=cfg.metrics_port, metavar="PORT",
-                    help="serve Prometheus /metrics on this port while the run lasts")
-    up.add_argument("--metrics-linger", type=float, default=cfg.metrics_linger_s,
-                    metavar="S", help="keep /metrics up S seconds after the run, for a last scrape")
-    up.add_argument("--pushgateway", default=cfg.pushgateway, metavar="URL",
-                    help="push the final metrics to this Prometheus Pushgateway, grouped by job id")
+    engine = up.add_argument_group("model, device and engine (a tier fills what is not given)")
+    engine.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default 2, or the tier's)")
+    engine.add_argument("--device", choices=DEVICES, help="where the model runs (default auto)")
+    engine.add_argument("--model", metavar="NAME|PATH", help="official model name, a .pth file, or lanczos")
+    engine.add_argument("--backend", choices=BACKENDS,
+                        help="what runs the model (default auto: lanczos for --model lanczos, else torch)")
+    engine.add_argument("--tier", choices=tuple(TIERS), help="defaults for device, scale, model, tile")
+    engine.add_argument("--tile", type=int, metavar="N", help="tile size in input pixels (0 = whole frames)")
+    engine.add_argument("--tile-pad", type=int, metavar="N", help="overlap around each tile in input pixels")
+    engine.add_argument("--batch", type=int, metavar="N", help="frames (or tiles) per forward pass")
+    engine.add_argument("--lanes", type=int, metavar="N",
+                        help="concurrent forward passes; on a CPU each gets cores/N threads (default 2)")
+    engine.add_argument("--precision", choices=PRECISIONS, default="auto")
+    engine.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
+    engine.add_argument("--weights-dir", action="append", default=[], metavar="DIR",
+                        help="look for weights here")
+    engine.add_argument("--reuse", choices=REUSE, default="auto",
+                        help="auto: keep the output of tiles whose input is unchanged (default); off: all")
+    encoding = up.add_argument_group("the picture and its encoding (default: like the source)")
+    encoding.add_argument("--codec", metavar="NAME",
+                          help="video encoder (default per container; ffv1 = lossless)")
+    encoding.add_argument("--crf", type=int, metavar="N", help="constant-quality level of the video encoder")
+    encoding.add_argument("--preset", metavar="NAME",
+                          help="encoder speed preset (x264/x265 names; VP9 cpu-used)")
+    encoding.add_argument("--pix-fmt", metavar="NAME",
+                          help="output pixel format, e.g. yuv420p (default: the source's chroma, depth, "
+                               "alpha)")
+    encoding.add_argument("--deinterlace", choices=DEINTERLACE,
+                          help="interlaced input: auto = bwdif at frame rate (default), field = a frame "
+                               "per field")
+    encoding.add_argument("--drop-alpha", action="store_true",
+                          help="write no alpha channel even if the source has one")
+    running = up.add_argument_group("how the run goes and what it prints")
+    running.add_argument("--segment-seconds", type=float, metavar="S",
+                         help="upscale in keyframe-aligned segments of about S seconds, then stitch them "
+                              "(a re-run reuses finished segments; docs/fanout.md)")
+    running.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    running.add_argument("--log-format", choices=("text", "json"), default="text")
+    running.add_argument("--debug", action="store_true", help="show tracebacks")
+    observed = up.add_argument_group("Prometheus metrics of the run")
+    observed.add_argument("--metrics-port", type=int, default=cfg.metrics_port, metavar="PORT",
+                          help="serve Prometheus /metrics on this port while the run lasts")
+    observed.add_argument("--metrics-linger", type=float, default=cfg.metrics_linger_s,
+                          metavar="S", help="keep /metrics up S seconds after the run, for a last scrape")
+    observed.add_argument("--pushgateway", default=cfg.pushgateway, metavar="URL",
+                          help="push the final metrics to this Prometheus Pushgateway, grouped by job id")
 
     doc = sub.add_parser("doctor", help="check torch, CUDA, bf16, PyAV codecs and weights")
     doc.add_argument("--weights-dir", action="append", default=[], metavar="DIR")
