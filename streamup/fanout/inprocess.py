@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from streamup import config
@@ -67,14 +68,14 @@ def run_local(
     except NotSplittable as e:
         raise UsageError(f"{source} cannot be upscaled in segments: {e}") from None
     upscaler = build_upscaler(options, cfg)
-    done, reuse = 0, reuse_counts({})
+    done, reuse = 0, Counter(reuse_counts({}))
     for segment in plan.segments:
         elapsed = time.perf_counter() - t0
-        on_progress = _offset(progress, done, reuse, plan.frames, elapsed) if progress else None
+        on_progress = _offset(progress, done, dict(reuse), plan.frames, elapsed) if progress else None
         record, _ = run_segment(plan, area, segment.index, options, job=job, observers=observers,
                                 upscaler=upscaler, cancel=cancel, progress=on_progress)
         done += segment.frames
-        reuse = {field: count + reuse_counts(record)[field] for field, count in reuse.items()}
+        reuse.update(reuse_counts(record))
     stitched = stitch(plan, area, metadata={"source": source, "model": upscaler.name,
                                              "scale": str(upscaler.scale)}, cancel=cancel)
     area.remove()
@@ -87,7 +88,7 @@ def run_local(
         video_seconds=plan.duration, bytes_written=stitched.bytes_written, **reuse)
 
 
-def _offset(progress: ProgressCallback, before: int, reused: dict[str, int], total: int,
+def _offset(progress: ProgressCallback, before: int, reused: Mapping[str, int], total: int,
             elapsed: float) -> ProgressCallback:
     """A segment's snapshots as the whole job's: frames and reuse counts of earlier segments added, the
     plan's total."""
